@@ -1,0 +1,520 @@
+//! The configuration file: TOML read through the `config` crate, every key checked once at
+//! load time, defaults kept in one place.
+//!
+//! Errors name the file, the key and the value, and the line where the key stands when it
+//! can be found in the file text (the `config` crate itself reports no line numbers).
+
+use crate::chain::Trust;
+use crate::socket::SocketSpec;
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::fmt;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_PATH: &str = "/etc/tls-milter/tls-milter.toml";
+
+/// The listening socket when neither the file nor `--socket` sets one.
+pub const DEFAULT_SOCKET: &str = "inet:127.0.0.1:8894";
+
+/// The file as written: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    dry_run: Option<bool>,
+    #[serde(default)]
+    milter: MilterSection,
+    #[serde(default)]
+    header: HeaderSection,
+    #[serde(default)]
+    log: LogSection,
+    #[serde(default)]
+    trust: TrustSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MilterSection {
+    socket: Option<String>,
+    socket_mode: Option<String>,
+    max_connections: Option<i64>,
+    connection_timeout: Option<i64>,
+    shutdown_timeout: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderSection {
+    authserv_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSection {
+    level: Option<String>,
+    destination: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustSection {
+    internal_networks: Option<Vec<String>>,
+    internal_hosts: Option<Vec<String>>,
+    tls_logging_hosts: Option<Vec<String>>,
+    tls_proxies: Option<Vec<String>>,
+}
+
+/// Where log lines go.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum LogDestination {
+    Stderr,
+    Syslog,
+}
+
+/// The checked configuration the daemon and `check` run on.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file this was read from; `None` for the built-in defaults.
+    pub path: Option<PathBuf>,
+    pub dry_run: bool,
+    pub socket: SocketSpec,
+    /// Permission bits of a unix socket.
+    pub socket_mode: u32,
+    pub max_connections: usize,
+    pub connection_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub authserv_id: String,
+    pub log_level: tracing::Level,
+    pub log_destination: LogDestination,
+    pub trust: Trust,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut config = Self {
+            path: None,
+            dry_run: false,
+            socket: SocketSpec::parse(DEFAULT_SOCKET).unwrap_or_else(|_| unreachable!("the default socket is valid")),
+            socket_mode: 0o660,
+            max_connections: 100,
+            // Longer than Postfix's milter_content_timeout (300 s), so the MTA, not the milter,
+            // decides when a slow transaction is over.
+            connection_timeout: Duration::from_secs(600),
+            shutdown_timeout: Duration::from_secs(30),
+            authserv_id: default_authserv_id(),
+            log_level: tracing::Level::INFO,
+            log_destination: LogDestination::Stderr,
+            trust: Trust::default(),
+        };
+        config.trust.internal_networks = default_internal_networks();
+        config
+    }
+}
+
+fn default_internal_networks() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"].iter().filter_map(|net| net.parse().ok()).collect()
+}
+
+/// Returns the host name, reduced to the characters an authserv-id may contain.
+fn default_authserv_id() -> String {
+    let name = gethostname::gethostname().to_string_lossy().into_owned();
+    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    if name.is_empty() { "localhost".into() } else { name }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// The dotted key (`milter.socket_mode`), when the error concerns one key.
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(": ")?;
+        match (&self.key, &self.value) {
+            (Some(key), Some(value)) => write!(f, "invalid value {value} for key {key}: {}", self.message),
+            (Some(key), None) => write!(f, "key {key}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks the configuration file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// Returns an error naming the file, the key, the value and, where it can be found, the
+    /// line, when the file cannot be read, is not valid TOML, has an unknown key, or has a
+    /// value of the wrong type or out of range.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|error| ConfigError {
+            path: path.to_path_buf(),
+            key: None,
+            value: None,
+            line: None,
+            message: format!("cannot read the configuration file: {error}"),
+        })?;
+
+        Self::from_toml(&text, path)
+    }
+
+    /// Checks configuration text as if it had been read from `path`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Config::load`].
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file: FileConfig = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|built| built.try_deserialize())
+            .map_err(|error| parse_error(error, text, path))?;
+
+        let checker = Checker { text, path };
+        checker.check(file)
+    }
+}
+
+impl Config {
+    /// Returns the effective settings as TOML, every key shown, for `--check-config`.
+    pub fn describe(&self) -> String {
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|item| format!("{item:?}")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let networks = |nets: &[IpNet]| list(&nets.iter().map(IpNet::to_string).collect::<Vec<_>>());
+        let source = self.path.as_ref().map_or("built-in defaults".to_string(), |path| path.display().to_string());
+
+        format!(
+            "# effective configuration from {source}\n\
+             dry_run = {}\n\n[milter]\nsocket = \"{}\"\nsocket_mode = \"{:04o}\"\nmax_connections = {}\n\
+             connection_timeout = {}\nshutdown_timeout = {}\n\n[header]\nauthserv_id = \"{}\"\n\n\
+             [log]\nlevel = \"{}\"\ndestination = \"{}\"\n\n[trust]\ninternal_networks = {}\n\
+             internal_hosts = {}\ntls_logging_hosts = {}\ntls_proxies = {}\n",
+            self.dry_run,
+            self.socket,
+            self.socket_mode,
+            self.max_connections,
+            self.connection_timeout.as_secs(),
+            self.shutdown_timeout.as_secs(),
+            self.authserv_id,
+            self.log_level.as_str().to_ascii_lowercase(),
+            match self.log_destination {
+                LogDestination::Stderr => "stderr",
+                LogDestination::Syslog => "syslog",
+            },
+            networks(&self.trust.internal_networks),
+            list(&self.trust.internal_hosts),
+            list(&self.trust.tls_logging_hosts),
+            networks(&self.trust.tls_proxies),
+        )
+    }
+
+    /// Returns the keys whose new value in `new` is used only after a restart.
+    pub fn restart_keys_changed(&self, new: &Config) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.socket != new.socket {
+            keys.push("milter.socket");
+        }
+        if self.socket_mode != new.socket_mode {
+            keys.push("milter.socket_mode");
+        }
+        if self.max_connections != new.max_connections {
+            keys.push("milter.max_connections");
+        }
+        if self.connection_timeout != new.connection_timeout {
+            keys.push("milter.connection_timeout");
+        }
+        keys
+    }
+}
+
+/// Turns an error of the `config` crate into one that names the key and, if found, the line.
+fn parse_error(error: config::ConfigError, text: &str, path: &Path) -> ConfigError {
+    let message = error.to_string();
+    let mut result = ConfigError { path: path.to_path_buf(), key: None, value: None, line: None, message };
+
+    match &error {
+        config::ConfigError::Type { key: Some(key), unexpected, expected, .. } => {
+            result.line = find_key_line(text, key);
+            result.key = Some(key.clone());
+            result.value = Some(unexpected.to_string());
+            result.message = format!("expected {expected}");
+        }
+        config::ConfigError::FileParse { cause, .. } => {
+            // toml reports "TOML parse error at line N, column M" as the first line.
+            let cause = cause.to_string();
+            result.line = cause
+                .split("line ")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|digits| digits.parse().ok());
+            result.message = format!("invalid TOML: {}", cause.lines().last().unwrap_or_default().trim());
+        }
+        _ => {
+            // serde's deny_unknown_fields message: "unknown field `x`, expected one of ..."
+            if let Some(field) = result.message.split('`').nth(1).filter(|_| result.message.starts_with("unknown field")) {
+                let field = field.to_string();
+                result.line = find_key_line(text, &field);
+                result.message = format!("unknown key {field:?} ({})", result.message);
+                result.key = Some(field);
+            }
+        }
+    }
+
+    result
+}
+
+/// Returns the 1-based line on which `key` (dotted, or a bare name) is assigned.
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, name) = match key.rsplit_once('.') {
+        Some((table, name)) => (Some(table), name),
+        None => (None, key),
+    };
+    let mut current_table = String::new();
+
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            current_table = header.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+
+        let assigned = line.split('=').next().map(str::trim).map(|name| name.trim_matches('"'));
+        let table_matches = table.is_none_or(|table| table == current_table);
+        if assigned == Some(name) && table_matches {
+            return Some(index + 1);
+        }
+    }
+    None
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn error(&self, key: &str, value: impl fmt::Debug, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: self.path.to_path_buf(),
+            key: Some(key.to_string()),
+            value: Some(format!("{value:?}")),
+            line: find_key_line(self.text, key),
+            message: message.into(),
+        }
+    }
+
+    fn check(&self, file: FileConfig) -> Result<Config, ConfigError> {
+        let mut config = Config { path: Some(self.path.to_path_buf()), ..Config::default() };
+
+        if let Some(dry_run) = file.dry_run {
+            config.dry_run = dry_run;
+        }
+
+        let milter = file.milter;
+        if let Some(socket) = milter.socket {
+            config.socket = SocketSpec::parse(&socket).map_err(|message| self.error("milter.socket", &socket, message))?;
+        }
+        if let Some(mode) = milter.socket_mode {
+            config.socket_mode = parse_mode(&mode).ok_or_else(|| {
+                self.error("milter.socket_mode", &mode, "expected an octal mode of three or four digits such as \"0660\"")
+            })?;
+        }
+        if let Some(count) = milter.max_connections {
+            config.max_connections = self.positive("milter.max_connections", count, 100_000)? as usize;
+        }
+        if let Some(seconds) = milter.connection_timeout {
+            config.connection_timeout = Duration::from_secs(self.positive("milter.connection_timeout", seconds, 86_400)?);
+        }
+        if let Some(seconds) = milter.shutdown_timeout {
+            config.shutdown_timeout = Duration::from_secs(self.positive("milter.shutdown_timeout", seconds, 3_600)?);
+        }
+
+        if let Some(id) = file.header.authserv_id {
+            let valid = !id.is_empty()
+                && id.len() <= 255
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !valid {
+                return Err(self.error("header.authserv_id", &id, "expected a host name: letters, digits, '.', '-' and '_'"));
+            }
+            config.authserv_id = id;
+        }
+
+        if let Some(level) = file.log.level {
+            config.log_level = match level.to_ascii_lowercase().as_str() {
+                "error" => tracing::Level::ERROR,
+                "warn" | "warning" => tracing::Level::WARN,
+                "info" => tracing::Level::INFO,
+                "debug" => tracing::Level::DEBUG,
+                "trace" => tracing::Level::TRACE,
+                _ => return Err(self.error("log.level", &level, "expected one of error, warn, info, debug, trace")),
+            };
+        }
+        if let Some(destination) = file.log.destination {
+            config.log_destination = match destination.as_str() {
+                "stderr" => LogDestination::Stderr,
+                "syslog" => LogDestination::Syslog,
+                _ => return Err(self.error("log.destination", &destination, "expected \"stderr\" or \"syslog\"")),
+            };
+        }
+
+        let trust = file.trust;
+        if let Some(networks) = trust.internal_networks {
+            config.trust.internal_networks = self.networks("trust.internal_networks", &networks)?;
+        }
+        if let Some(proxies) = trust.tls_proxies {
+            config.trust.tls_proxies = self.networks("trust.tls_proxies", &proxies)?;
+        }
+        if let Some(hosts) = trust.internal_hosts {
+            config.trust.internal_hosts = self.host_patterns("trust.internal_hosts", hosts)?;
+        }
+        if let Some(hosts) = trust.tls_logging_hosts {
+            config.trust.tls_logging_hosts = self.host_patterns("trust.tls_logging_hosts", hosts)?;
+        }
+
+        Ok(config)
+    }
+
+    fn positive(&self, key: &str, value: i64, max: u64) -> Result<u64, ConfigError> {
+        match u64::try_from(value) {
+            Ok(value) if value >= 1 && value <= max => Ok(value),
+            _ => Err(self.error(key, value, format!("expected a whole number from 1 to {max}"))),
+        }
+    }
+
+    fn networks(&self, key: &str, values: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+        values
+            .iter()
+            .map(|value| {
+                let trimmed = value.trim();
+                trimmed
+                    .parse::<IpNet>()
+                    .or_else(|_| trimmed.parse::<IpAddr>().map(IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| self.error(key, value, "expected an IP address or a CIDR network such as \"192.0.2.0/24\""))
+            })
+            .collect()
+    }
+
+    fn host_patterns(&self, key: &str, values: Vec<String>) -> Result<Vec<String>, ConfigError> {
+        values
+            .into_iter()
+            .map(|value| {
+                let name = value.strip_prefix("*.").unwrap_or(&value);
+                let valid = !name.is_empty()
+                    && name.len() <= 253
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+                if valid {
+                    Ok(value.to_ascii_lowercase())
+                } else {
+                    Err(self.error(key, &value, "expected a host name, or *.domain for every subdomain"))
+                }
+            })
+            .collect()
+    }
+}
+
+fn parse_mode(text: &str) -> Option<u32> {
+    let digits = text.trim();
+    if !(3..=4).contains(&digits.len()) || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
+        return None;
+    }
+    u32::from_str_radix(digits, 8).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/etc/tls-milter/test.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = load("").unwrap();
+        assert_eq!(config.socket, SocketSpec::parse(DEFAULT_SOCKET).unwrap());
+        assert_eq!(config.socket_mode, 0o660);
+        assert_eq!(config.trust.internal_networks.len(), 2);
+        assert!(!config.dry_run);
+    }
+
+    #[test]
+    fn full_file_is_read() {
+        let config = load(
+            "dry_run = true\n[milter]\nsocket = \"unix:/run/tls-milter/sock\"\nsocket_mode = \"0600\"\n\
+             max_connections = 7\nconnection_timeout = 20\nshutdown_timeout = 5\n[header]\nauthserv_id = \"mx.example.org\"\n\
+             [log]\nlevel = \"debug\"\ndestination = \"syslog\"\n[trust]\ninternal_networks = []\n\
+             internal_hosts = [\"*.corp.example\"]\ntls_logging_hosts = [\"gw.example.org\"]\ntls_proxies = [\"192.0.2.7\"]\n",
+        )
+        .unwrap();
+        assert!(config.dry_run);
+        assert_eq!(config.socket_mode, 0o600);
+        assert_eq!(config.max_connections, 7);
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(config.authserv_id, "mx.example.org");
+        assert_eq!(config.log_destination, LogDestination::Syslog);
+        assert!(config.trust.internal_networks.is_empty());
+        assert_eq!(config.trust.tls_proxies, vec!["192.0.2.7/32".parse::<IpNet>().unwrap()]);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let error = load("[milter]\nsocket = \"inet:127.0.0.1:1\"\nsokcet_mode = \"0660\"\n").unwrap_err();
+        let text = error.to_string();
+        assert_eq!(error.line, Some(3), "{text}");
+        assert!(text.contains("sokcet_mode"), "{text}");
+        assert!(text.contains("/etc/tls-milter/test.toml"), "{text}");
+    }
+
+    #[test]
+    fn bad_mode_names_key_value_line() {
+        let error = load("[milter]\nsocket_mode = \"0999\"\n").unwrap_err();
+        let text = error.to_string();
+        assert_eq!(error.line, Some(2));
+        assert!(text.contains("milter.socket_mode"), "{text}");
+        assert!(text.contains("0999"), "{text}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let error = load("[milter]\nmax_connections = [1]\n").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("max_connections"), "{text}");
+    }
+
+    #[test]
+    fn bad_network_is_rejected() {
+        let error = load("[trust]\ninternal_networks = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(error.to_string().contains("10.0.0.0/33"));
+        assert_eq!(error.line, Some(2));
+    }
+
+    #[test]
+    fn invalid_toml_gives_line() {
+        let error = load("[milter]\nsocket = \n").unwrap_err();
+        assert_eq!(error.line, Some(2), "{error}");
+    }
+
+    #[test]
+    fn zero_timeout_is_rejected() {
+        let error = load("[milter]\nshutdown_timeout = 0\n").unwrap_err();
+        assert!(error.to_string().contains("milter.shutdown_timeout"));
+    }
+}

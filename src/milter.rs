@@ -1,0 +1,337 @@
+//! The milter: one small callback per stage, each pulling milter macros and header values
+//! into the connection's [`Session`] and leaving the decisions to [`crate::chain`].
+
+use crate::chain::{self, LiveSource, LiveTls};
+use crate::config::Config;
+use crate::header::{self, HEADER_NAME};
+use indymilter::{Actions, Callbacks, ContextActions, MacroStage, NegotiateContext, ProtoOpts, SocketInfo, Status};
+use std::ffi::{CStr, CString};
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+/// Milter macros requested per stage when the MTA accepts macro requests. A request
+/// replaces the MTA's own list for that stage, so each list names everything used there.
+const REQUESTED_MACROS: [(MacroStage, &str); 5] = [
+    (MacroStage::Connect, "j _ {daemon_name} {client_addr}"),
+    (MacroStage::Helo, "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer} {verify}"),
+    (
+        MacroStage::Mail,
+        "i {auth_type} {auth_authen} {mail_addr} {tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer} {verify}",
+    ),
+    (MacroStage::Data, "i"),
+    (MacroStage::Eom, "i"),
+];
+
+/// Stages whose reply the milter never needs, skipped when the MTA allows it.
+const NOREPLY_STAGES: ProtoOpts = ProtoOpts::NOREPLY_CONNECT
+    .union(ProtoOpts::NOREPLY_HELO)
+    .union(ProtoOpts::NOREPLY_MAIL)
+    .union(ProtoOpts::NOREPLY_RCPT)
+    .union(ProtoOpts::NOREPLY_HEADER);
+
+/// State shared by every connection: the configuration in force and the number of mail
+/// transactions in progress (shutdown waits for it to reach zero).
+pub struct Shared {
+    config: RwLock<Arc<Config>>,
+    transactions: watch::Sender<usize>,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Self> {
+        Arc::new(Self { config: RwLock::new(Arc::new(config)), transactions: watch::Sender::new(0) })
+    }
+
+    /// Returns the configuration new connections take.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(config) => Arc::clone(&config),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the configuration for connections that start from now on.
+    pub fn replace_config(&self, config: Config) {
+        let config = Arc::new(config);
+        match self.config.write() {
+            Ok(mut current) => *current = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+
+    /// Waits until no mail transaction is in progress.
+    pub async fn transactions_done(&self) {
+        let mut receiver = self.transactions.subscribe();
+        let _ = receiver.wait_for(|count| *count == 0).await;
+    }
+
+    pub fn transactions_in_progress(&self) -> usize {
+        *self.transactions.borrow()
+    }
+}
+
+/// Counts one mail transaction as in progress for as long as it lives.
+struct TransactionGuard(Arc<Shared>);
+
+impl TransactionGuard {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.transactions.send_modify(|count| *count += 1);
+        Self(Arc::clone(shared))
+    }
+}
+
+impl Drop for TransactionGuard {
+    fn drop(&mut self) {
+        self.0.transactions.send_modify(|count| *count = count.saturating_sub(1));
+    }
+}
+
+/// One MTA connection.
+pub struct Session {
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+    noreply: ProtoOpts,
+    macro_requests: bool,
+    client_ip: Option<IpAddr>,
+    live: LiveTls,
+    message: Option<Message>,
+}
+
+/// The message in progress, from MAIL to end of message.
+struct Message {
+    /// Received field values, topmost first, at most [`chain::MAX_ANALYSED_FIELDS`].
+    received: Vec<String>,
+    received_total: usize,
+    /// Incoming copies of our own header (forged, as only this milter writes it).
+    forged: i32,
+    _transaction: TransactionGuard,
+}
+
+impl Session {
+    fn new(shared: &Arc<Shared>) -> Self {
+        Self {
+            config: shared.config(),
+            shared: Arc::clone(shared),
+            noreply: ProtoOpts::empty(),
+            macro_requests: false,
+            client_ip: None,
+            live: LiveTls::default(),
+            message: None,
+        }
+    }
+
+    /// Returns `Noreply` where it was negotiated for this stage, else `Continue`.
+    fn proceed(&self, stage: ProtoOpts) -> Status {
+        if self.noreply.contains(stage) { Status::Noreply } else { Status::Continue }
+    }
+}
+
+fn macro_value(macros: &indymilter::Macros, name: &CStr) -> Option<String> {
+    macros
+        .get(name)
+        .map(|value| value.to_string_lossy().into_owned())
+        .filter(|value| !value.is_empty())
+}
+
+fn queue_id(macros: &indymilter::Macros) -> String {
+    macro_value(macros, c"i").map(|id| id.replace(|c: char| !c.is_ascii_graphic(), "?")).unwrap_or_else(|| "NONE".into())
+}
+
+/// Builds the callbacks of one milter whose connections share `shared`.
+pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
+    let negotiate_shared = Arc::clone(&shared);
+
+    Callbacks::new()
+        .on_negotiate(move |cx, actions, opts| {
+            let shared = Arc::clone(&negotiate_shared);
+            Box::pin(async move { handle_negotiate(&shared, cx, actions, opts) })
+        })
+        .on_connect(|cx, _hostname, socket_info| Box::pin(async move { handle_connect(cx, socket_info) }))
+        .on_helo(|cx, _hostname| {
+            Box::pin(async move { cx.data.as_ref().map_or(Status::Continue, |session| session.proceed(ProtoOpts::NOREPLY_HELO)) })
+        })
+        .on_mail(|cx, _args| Box::pin(async move { handle_mail(cx) }))
+        .on_rcpt(|cx, _args| {
+            Box::pin(async move { cx.data.as_ref().map_or(Status::Continue, |session| session.proceed(ProtoOpts::NOREPLY_RCPT)) })
+        })
+        .on_header(|cx, name, value| Box::pin(async move { handle_header(cx, name, value) }))
+        .on_eom(|cx| Box::pin(handle_eom(cx)))
+        .on_abort(|cx| {
+            Box::pin(async move {
+                if let Some(session) = cx.data.as_mut() {
+                    session.message = None;
+                }
+                Status::Continue
+            })
+        })
+        .on_close(|cx| {
+            Box::pin(async move {
+                cx.data = None;
+                Status::Continue
+            })
+        })
+}
+
+fn handle_negotiate(shared: &Arc<Shared>, cx: &mut NegotiateContext<Session>, actions: Actions, opts: ProtoOpts) -> Status {
+    let mut session = Session::new(shared);
+
+    // Ask for exactly the actions used: header insertion and deletion.
+    cx.requested_actions = (Actions::ADD_HEADER | Actions::CHANGE_HEADER) & actions;
+    if !actions.contains(Actions::ADD_HEADER | Actions::CHANGE_HEADER) {
+        warn!("NONE: the MTA does not allow adding and changing headers; messages cannot be tagged");
+    }
+
+    if actions.contains(Actions::REQUEST_MACROS) {
+        cx.requested_actions |= Actions::REQUEST_MACROS;
+        for (stage, names) in REQUESTED_MACROS {
+            if let Ok(names) = CString::new(names) {
+                cx.requested_macros.insert(stage, names);
+            }
+        }
+        session.macro_requests = true;
+    }
+
+    session.noreply = NOREPLY_STAGES & opts;
+    cx.requested_opts |= session.noreply;
+
+    cx.data = Some(session);
+    Status::Continue
+}
+
+fn handle_connect(cx: &mut indymilter::Context<Session>, socket_info: SocketInfo) -> Status {
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+
+    session.client_ip = match socket_info {
+        SocketInfo::Inet(addr) => Some(addr.ip()),
+        _ => None,
+    };
+    session.proceed(ProtoOpts::NOREPLY_CONNECT)
+}
+
+fn handle_mail(cx: &mut indymilter::Context<Session>) -> Status {
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+
+    // The live hop is judged from the TLS macros of this MAIL stage, or of the HELO stage
+    // before it (Macros::get returns the latest stage that has the macro).
+    let macros = &cx.macros;
+    session.live = LiveTls {
+        client_ip: session.client_ip,
+        tls_version: macro_value(macros, c"{tls_version}"),
+        cipher: macro_value(macros, c"{cipher}"),
+        cipher_bits: macro_value(macros, c"{cipher_bits}"),
+        cert_subject: macro_value(macros, c"{cert_subject}"),
+        cert_issuer: macro_value(macros, c"{cert_issuer}"),
+        verify: macro_value(macros, c"{verify}"),
+        tls_macros_requested: session.macro_requests,
+    };
+
+    session.message = Some(Message {
+        received: Vec::new(),
+        received_total: 0,
+        forged: 0,
+        _transaction: TransactionGuard::new(&session.shared),
+    });
+
+    debug!(
+        "{}: live TLS macros: tls_version={:?} cipher={:?} bits={:?} cert_subject={:?} verify={:?}",
+        queue_id(macros),
+        session.live.tls_version,
+        session.live.cipher,
+        session.live.cipher_bits,
+        session.live.cert_subject,
+        session.live.verify,
+    );
+    session.proceed(ProtoOpts::NOREPLY_MAIL)
+}
+
+fn handle_header(cx: &mut indymilter::Context<Session>, name: CString, value: CString) -> Status {
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+    let status = session.proceed(ProtoOpts::NOREPLY_HEADER);
+    let Some(message) = session.message.as_mut() else {
+        return status;
+    };
+
+    let name = name.to_bytes();
+    if name.eq_ignore_ascii_case(b"Received") {
+        message.received_total += 1;
+        if message.received.len() < chain::MAX_ANALYSED_FIELDS {
+            message.received.push(bounded_text(value.to_bytes()));
+        }
+    } else if name.eq_ignore_ascii_case(HEADER_NAME.as_bytes()) {
+        message.forged = message.forged.saturating_add(1);
+    }
+
+    status
+}
+
+/// Converts a header value to text, keeping at most one octet more than the analysis reads,
+/// so an oversized field is still seen as oversized without being stored whole.
+fn bounded_text(bytes: &[u8]) -> String {
+    let kept = &bytes[..bytes.len().min(chain::MAX_FIELD_LEN + 1)];
+    String::from_utf8_lossy(kept).into_owned()
+}
+
+async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
+    let queue_id = queue_id(&cx.macros);
+    let Some(session) = cx.data.as_mut() else {
+        error!("{queue_id}: end of message without a negotiated session; message tempfailed");
+        return Status::Tempfail;
+    };
+    let Some(message) = session.message.take() else {
+        error!("{queue_id}: end of message without MAIL; message tempfailed");
+        return Status::Tempfail;
+    };
+    let config = Arc::clone(&session.config);
+
+    let fields: Vec<&str> = message.received.iter().map(String::as_str).collect();
+    let analysis = chain::analyse(&fields, message.received_total, LiveSource::Macros(&session.live), &config.trust);
+    let comment = header::comment_for(&analysis, false);
+    let value = header::render(&config.authserv_id, &analysis, None, comment.as_deref());
+
+    // Forged copies go first, highest occurrence index first, so no deletion shifts the
+    // index of one still to come, whether or not the MTA renumbers after a deletion.
+    for index in (1..=message.forged).rev() {
+        if let Err(error) = cx.actions.change_header(HEADER_NAME, index, None::<CString>).await {
+            error!("{queue_id}: cannot delete forged {HEADER_NAME} field {index}: {error}; message tempfailed");
+            return Status::Tempfail;
+        }
+    }
+
+    let Ok(value_c) = CString::new(value.clone()) else {
+        error!("{queue_id}: rendered header contains a NUL byte; message tempfailed");
+        return Status::Tempfail;
+    };
+    if let Err(error) = cx.actions.insert_header(0, HEADER_NAME, value_c).await {
+        error!("{queue_id}: cannot insert {HEADER_NAME}: {error}; message tempfailed");
+        return Status::Tempfail;
+    }
+
+    let live = analysis.live.as_ref().map_or("unknown", |live| live.evidence.as_str());
+    info!(
+        "{queue_id}: tls={} live={} hops={} encrypted={} plaintext={} internal={} unknown={} claimed={} forged_removed={}",
+        analysis.verdict,
+        live,
+        analysis.counts.hops,
+        analysis.counts.encrypted,
+        analysis.counts.plaintext,
+        analysis.counts.internal,
+        analysis.counts.unknown,
+        analysis.counts.claimed,
+        message.forged,
+    );
+    if let Some(reason) = analysis.live.as_ref().map(|live| &live.reason) {
+        debug!("{queue_id}: live hop: {reason}");
+    }
+    for hop in &analysis.hops {
+        debug!("{queue_id}: hop {}: {} ({}): {}", hop.position, hop.tls, hop.line.claim, hop.line.evidence);
+    }
+
+    Status::Continue
+}

@@ -1,0 +1,82 @@
+//! The live hop judged from milter macros: TLS, plaintext, and an MTA that takes no macro
+//! requests.
+
+mod protocol;
+
+use indymilter_test::{Actions, Status, TestConnection};
+use protocol::{POSTFIX_TLS_MACROS, inserted_header, start, transaction};
+
+const EXTERNAL: &str = "[trust]\ninternal_networks = []\n[header]\nauthserv_id = \"mx.test.example\"\n";
+
+#[tokio::test]
+async fn starttls_client_passes() {
+    let milter = start(EXTERNAL).await;
+
+    let (actions, status) = transaction(&milter, "192.0.2.1", &POSTFIX_TLS_MACROS, &[("Subject", "hi")]).await;
+    let header = inserted_header(&actions);
+
+    assert_eq!(status, Status::Continue);
+    assert!(header.starts_with("mx.test.example; v=1 tls=pass live=TLSv1.3"), "{header}");
+    assert!(header.contains(" cipher=TLS_AES_256_GCM_SHA384 bits=256 "), "{header}");
+    assert!(header.contains(" hops=0 "), "{header}");
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn plain_client_fails() {
+    let milter = start(EXTERNAL).await;
+
+    let (actions, _) = transaction(&milter, "192.0.2.1", &[], &[("Subject", "hi")]).await;
+    let header = inserted_header(&actions);
+
+    assert!(header.contains(" tls=fail live=none "), "{header}");
+    assert!(!header.contains("cipher="), "{header}");
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn mta_without_macro_requests_is_unknown() {
+    let milter = start(EXTERNAL).await;
+
+    let mut conn = TestConnection::configure()
+        .available_actions(Actions::all() - Actions::REQUEST_MACROS)
+        .open_tcp(milter.addr)
+        .await
+        .unwrap();
+    conn.connect("client.example.net", ([192, 0, 2, 1], 40000)).await.unwrap();
+    conn.helo("client.example.net").await.unwrap();
+    conn.mail(["<a@example.net>"]).await.unwrap();
+    conn.rcpt(["<b@example.org>"]).await.unwrap();
+    let (actions, _) = conn.eom().await.unwrap();
+    conn.close().await.unwrap();
+    let header = inserted_header(&actions);
+
+    assert!(header.contains(" tls=unknown live=unknown "), "{header}");
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn loopback_client_is_internal_by_default() {
+    let milter = start("").await;
+
+    let (actions, _) = transaction(&milter, "127.0.0.1", &[], &[("Subject", "hi")]).await;
+    let header = inserted_header(&actions);
+
+    assert!(header.contains(" tls=internal "), "{header}");
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn macros_are_requested_per_stage() {
+    let milter = start(EXTERNAL).await;
+
+    let conn = TestConnection::open(milter.addr).await.unwrap();
+    let helo = conn.requested_macros().get(&indymilter_test::MacroStage::Helo).unwrap();
+    let mail = conn.requested_macros().get(&indymilter_test::MacroStage::Mail).unwrap();
+
+    assert!(helo.to_str().unwrap().contains("{tls_version}"));
+    assert!(mail.to_str().unwrap().contains("{tls_version}"));
+    assert!(conn.negotiated_actions().contains(Actions::ADD_HEADER | Actions::CHANGE_HEADER));
+    conn.close().await.unwrap();
+    milter.stop().await.unwrap().unwrap();
+}
