@@ -268,11 +268,19 @@ fn parse_error(error: config::ConfigError, text: &str, path: &Path) -> ConfigErr
         }
         _ => {
             // serde's deny_unknown_fields message: "unknown field `x`, expected one of ..."
+            // serde's deny_unknown_fields message reads "unknown field `x`, expected one of ...",
+            // and the config crate appends "for key `table`" inside a table.
             if let Some(field) = result.message.split('`').nth(1).filter(|_| result.message.starts_with("unknown field")) {
-                let field = field.to_string();
-                result.line = find_key_line(text, &field);
-                result.message = format!("unknown key {field:?} ({})", result.message);
-                result.key = Some(field);
+                let table = result.message.split_once("for key `").and_then(|(_, rest)| rest.split('`').next());
+                let key = match table {
+                    Some(table) => format!("{table}.{field}"),
+                    None => field.to_string(),
+                };
+                let expected = result.message.split_once(", ").map_or("", |(_, rest)| rest);
+                let expected = expected.split(" for key").next().unwrap_or_default();
+                result.line = find_key_line(text, &key);
+                result.message = format!("unknown key; {expected}");
+                result.key = Some(key);
             }
         }
     }
