@@ -42,6 +42,9 @@ pub struct LiveTls {
     /// True when the MTA accepted our macro request for `{tls_version}` at HELO and MAIL,
     /// so its absence means the connection was not encrypted.
     pub tls_macros_requested: bool,
+    /// True for mail the MTA submits itself (Postfix's non_smtpd_milters): the live hop never
+    /// touched a network, so it is internal.
+    pub local_submission: bool,
 }
 
 /// Where the live hop comes from.
@@ -164,7 +167,8 @@ fn verdict(live: Option<TlsClass>, hops: impl Iterator<Item = TlsClass> + Clone,
 }
 
 fn live_from_macros(tls: &LiveTls, trust: &Trust) -> LiveHop {
-    let internal = tls.client_ip.is_some_and(|ip| trust.internal_networks.iter().any(|net| net.contains(&ip)));
+    let internal =
+        tls.local_submission || tls.client_ip.is_some_and(|ip| trust.internal_networks.iter().any(|net| net.contains(&ip)));
     let version = tls.tls_version.as_deref().filter(|value| !value.is_empty());
     let (evidence, class, reason) = match version {
         Some(version) => (normalise_version(version).unwrap_or("tls").to_string(), TlsClass::Encrypted, "tls_version macro is set"),

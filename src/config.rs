@@ -5,6 +5,7 @@
 //! can be found in the file text (the `config` crate itself reports no line numbers).
 
 use crate::chain::Trust;
+use crate::policy::{Action, AddressPattern, Authenticated, ChainRequirement, Reply, Rule, TlsVersion};
 use crate::socket::SocketSpec;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -33,6 +34,27 @@ struct FileConfig {
     log: LogSection,
     #[serde(default)]
     trust: TrustSection,
+    #[serde(default)]
+    policy: Vec<PolicySection>,
+}
+
+/// One `[[policy]]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySection {
+    name: Option<String>,
+    senders: Option<Vec<String>>,
+    recipients: Option<Vec<String>>,
+    clients: Option<Vec<String>>,
+    authenticated: Option<String>,
+    require_tls: Option<bool>,
+    min_tls_version: Option<String>,
+    min_cipher_bits: Option<i64>,
+    require_verified_cert: Option<bool>,
+    chain: Option<String>,
+    action: Option<String>,
+    reply: Option<String>,
+    dry_run: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +112,10 @@ pub struct Config {
     pub log_level: tracing::Level,
     pub log_destination: LogDestination,
     pub trust: Trust,
+    /// The `[[policy]]` rules in file order; the first match wins.
+    pub policies: Vec<Rule>,
+    /// The rule for messages that match no configured rule.
+    pub default_policy: Rule,
 }
 
 impl Default for Config {
@@ -108,6 +134,8 @@ impl Default for Config {
             log_level: tracing::Level::INFO,
             log_destination: LogDestination::Stderr,
             trust: Trust::default(),
+            policies: Vec::new(),
+            default_policy: Rule::default_rule(),
         };
         config.trust.internal_networks = default_internal_networks();
         config
@@ -222,7 +250,38 @@ impl Config {
             list(&self.trust.internal_hosts),
             list(&self.trust.tls_logging_hosts),
             networks(&self.trust.tls_proxies),
-        )
+        ) + &self.describe_policies()
+    }
+
+    /// Returns the rules as `[[policy]]` tables with every default filled in, the implicit
+    /// `default` rule last (commented, as it cannot be configured).
+    fn describe_policies(&self) -> String {
+        let mut text = String::new();
+        let quoted = |items: Vec<String>| format!("[{}]", items.iter().map(|item| format!("{item:?}")).collect::<Vec<_>>().join(", "));
+
+        for rule in &self.policies {
+            text.push_str(&format!(
+                "\n[[policy]]\nname = {:?}\nsenders = {}\nrecipients = {}\nclients = {}\nauthenticated = {:?}\n\
+                 require_tls = {}\n{}\n{}\nrequire_verified_cert = {}\n\
+                 chain = {:?}\naction = {:?}\n{}\ndry_run = {}\n",
+                rule.name,
+                quoted(rule.senders.iter().map(ToString::to_string).collect()),
+                quoted(rule.recipients.iter().map(ToString::to_string).collect()),
+                quoted(rule.clients.iter().map(ToString::to_string).collect()),
+                rule.authenticated.as_str(),
+                rule.require_tls,
+                rule.min_tls_version.map_or("# min_tls_version is not set".to_string(), |version| format!("min_tls_version = {:?}", version.as_str())),
+                rule.min_cipher_bits.map_or("# min_cipher_bits is not set".to_string(), |bits| format!("min_cipher_bits = {bits}")),
+                rule.require_verified_cert,
+                rule.chain.as_str(),
+                rule.action.as_str(),
+                rule.reply.as_ref().map_or("# reply: this action sends none".to_string(), |reply| format!("reply = {:?}", reply.to_string())),
+                rule.dry_run || self.dry_run,
+            ));
+        }
+
+        text.push_str("\n# Messages that match no rule above get the implicit rule \"default\": action \"tag\".\n");
+        text
     }
 
     /// Returns the keys whose new value in `new` is used only after a restart.
@@ -278,7 +337,10 @@ fn parse_error(error: config::ConfigError, text: &str, path: &Path) -> ConfigErr
                 };
                 let expected = result.message.split_once(", ").map_or("", |(_, rest)| rest);
                 let expected = expected.split(" for key").next().unwrap_or_default();
-                result.line = find_key_line(text, &key);
+                result.line = match key.strip_prefix("policy[").and_then(|rest| rest.split_once("].")) {
+                    Some((index, name)) => index.parse().ok().and_then(|index| find_policy_key_line(text, index, name)),
+                    None => find_key_line(text, &key),
+                };
                 result.message = format!("unknown key; {expected}");
                 result.key = Some(key);
             }
@@ -310,6 +372,33 @@ fn find_key_line(text: &str, key: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Returns the line of `key` inside the `index`-th `[[policy]]` table, or of the table
+/// header itself when `key` is empty or not found.
+fn find_policy_key_line(text: &str, index: usize, key: &str) -> Option<usize> {
+    let mut seen = 0;
+    let mut header_line = None;
+
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            if header_line.is_some() {
+                break;
+            }
+            if line.trim_start_matches('[').trim_end_matches(']').trim() == "policy" && line.starts_with("[[") {
+                if seen == index {
+                    header_line = Some(number + 1);
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if header_line.is_some() && !key.is_empty() && line.split('=').next().map(str::trim) == Some(key) {
+            return Some(number + 1);
+        }
+    }
+    header_line
 }
 
 struct Checker<'a> {
@@ -396,7 +485,139 @@ impl Checker<'_> {
             config.trust.tls_logging_hosts = self.host_patterns("trust.tls_logging_hosts", hosts)?;
         }
 
+        let mut names = std::collections::HashSet::new();
+        for (index, section) in file.policy.into_iter().enumerate() {
+            let rule = self.policy(index, section)?;
+            if !names.insert(rule.name.clone()) || rule.name == crate::policy::DEFAULT_RULE {
+                return Err(self.policy_error(index, &rule.name, "name", &rule.name, "rule names must be unique and not \"default\""));
+            }
+            config.policies.push(rule);
+        }
+
         Ok(config)
+    }
+
+    fn policy_error(&self, index: usize, rule: &str, key: &str, value: impl fmt::Debug, message: &str) -> ConfigError {
+        ConfigError {
+            path: self.path.to_path_buf(),
+            key: Some(format!("policy {rule:?} {key}")),
+            value: Some(format!("{value:?}")),
+            line: find_policy_key_line(self.text, index, key),
+            message: message.to_string(),
+        }
+    }
+
+    fn policy(&self, index: usize, section: PolicySection) -> Result<Rule, ConfigError> {
+        let label = section.name.clone().unwrap_or_else(|| format!("#{}", index + 1));
+        let error = |key: &str, value: &dyn fmt::Debug, message: &str| self.policy_error(index, &label, key, value, message);
+
+        let name = section.name.clone().ok_or_else(|| ConfigError {
+            path: self.path.to_path_buf(),
+            key: Some(format!("policy {label} name")),
+            value: None,
+            line: find_policy_key_line(self.text, index, ""),
+            message: "missing: every [[policy]] needs a name".into(),
+        })?;
+        let name_ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !name_ok {
+            return Err(error("name", &name, "expected 1 to 64 characters from A-Z a-z 0-9 . _ -"));
+        }
+
+        let patterns = |key: &str, values: Option<Vec<String>>, allow_null: bool| -> Result<Vec<AddressPattern>, ConfigError> {
+            values
+                .unwrap_or_default()
+                .iter()
+                .map(|value| match AddressPattern::parse(value) {
+                    Some(AddressPattern::NullSender) if !allow_null => Err(error(key, value, "\"<>\" is allowed in senders only")),
+                    Some(pattern) => Ok(pattern),
+                    None => Err(error(key, value, "expected a domain, *.domain, an address, or \"<>\" for the null sender")),
+                })
+                .collect()
+        };
+        let senders = patterns("senders", section.senders, true)?;
+        let recipients = patterns("recipients", section.recipients, false)?;
+
+        let clients = section
+            .clients
+            .unwrap_or_default()
+            .iter()
+            .map(|value| {
+                let trimmed = value.trim();
+                trimmed
+                    .parse::<IpNet>()
+                    .or_else(|_| trimmed.parse::<IpAddr>().map(IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| error("clients", value, "expected an IP address or a CIDR network such as \"192.0.2.0/24\""))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let authenticated = match section.authenticated.as_deref() {
+            None | Some("any") => Authenticated::Any,
+            Some("yes") => Authenticated::Yes,
+            Some("no") => Authenticated::No,
+            Some(other) => return Err(error("authenticated", &other, "expected \"any\", \"yes\" or \"no\"")),
+        };
+
+        let min_tls_version = match section.min_tls_version.as_deref() {
+            None => None,
+            Some(value) => Some(
+                TlsVersion::parse(value)
+                    .filter(|version| *version >= TlsVersion::Tls10)
+                    .ok_or_else(|| error("min_tls_version", &value, "expected \"TLSv1.0\", \"TLSv1.1\", \"TLSv1.2\" or \"TLSv1.3\""))?,
+            ),
+        };
+        let min_cipher_bits = match section.min_cipher_bits {
+            None => None,
+            Some(bits) => Some(
+                u32::try_from(bits)
+                    .ok()
+                    .filter(|bits| (1..=4096).contains(bits))
+                    .ok_or_else(|| error("min_cipher_bits", &bits, "expected a whole number from 1 to 4096"))?,
+            ),
+        };
+
+        let chain = match section.chain.as_deref() {
+            None | Some("any") => ChainRequirement::Any,
+            Some("no-plaintext") => ChainRequirement::NoPlaintext,
+            Some("all-encrypted") => ChainRequirement::AllEncrypted,
+            Some(other) => return Err(error("chain", &other, "expected \"any\", \"no-plaintext\" or \"all-encrypted\"")),
+        };
+        let action = match section.action.as_deref() {
+            None | Some("tag") => Action::Tag,
+            Some("reject") => Action::Reject,
+            Some("tempfail") => Action::Tempfail,
+            Some("quarantine") => Action::Quarantine,
+            Some(other) => return Err(error("action", &other, "expected \"tag\", \"reject\", \"tempfail\" or \"quarantine\"")),
+        };
+
+        let reply = match (section.reply, action) {
+            (None, action) => Reply::default_for(action),
+            (Some(text), Action::Reject | Action::Tempfail) => {
+                let reply = Reply::parse(&text).map_err(|message| error("reply", &text, &message))?;
+                let wanted = if action == Action::Reject { "5" } else { "4" };
+                if !reply.code.starts_with(wanted) {
+                    return Err(error("reply", &text, &format!("action {} needs a {wanted}xx reply code", action.as_str())));
+                }
+                Some(reply)
+            }
+            (Some(text), _) => return Err(error("reply", &text, "only reject and tempfail rules send a reply")),
+        };
+
+        Ok(Rule {
+            name,
+            senders,
+            recipients,
+            clients,
+            authenticated,
+            require_tls: section.require_tls.unwrap_or(false),
+            min_tls_version,
+            min_cipher_bits,
+            require_verified_cert: section.require_verified_cert.unwrap_or(false),
+            chain,
+            action,
+            reply,
+            dry_run: section.dry_run.unwrap_or(false),
+        })
     }
 
     fn positive(&self, key: &str, value: i64, max: u64) -> Result<u64, ConfigError> {

@@ -12,6 +12,7 @@ pub mod header;
 pub mod hop;
 pub mod logging;
 pub mod milter;
+pub mod policy;
 pub mod received;
 pub mod socket;
 

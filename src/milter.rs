@@ -1,10 +1,14 @@
 //! The milter: one small callback per stage, each pulling milter macros and header values
 //! into the connection's [`Session`] and leaving the decisions to [`crate::chain`].
 
-use crate::chain::{self, LiveSource, LiveTls};
+use crate::chain::{self, Analysis, LiveHop, LiveSource, LiveTls};
 use crate::config::Config;
-use crate::header::{self, HEADER_NAME};
-use indymilter::{Actions, Callbacks, ContextActions, MacroStage, NegotiateContext, ProtoOpts, SocketInfo, Status};
+use crate::header::{self, HEADER_NAME, PolicyTag};
+use crate::hop::TlsClass;
+use crate::policy::{self, Action, Envelope, Reply, Rule};
+use indymilter::{
+    Actions, Callbacks, ContextActions, MacroStage, NegotiateContext, ProtoOpts, SetErrorReply, SocketInfo, SmtpReply, Status,
+};
 use std::ffi::{CStr, CString};
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -24,12 +28,10 @@ const REQUESTED_MACROS: [(MacroStage, &str); 5] = [
     (MacroStage::Eom, "i"),
 ];
 
-/// Stages whose reply the milter never needs, skipped when the MTA allows it.
-const NOREPLY_STAGES: ProtoOpts = ProtoOpts::NOREPLY_CONNECT
-    .union(ProtoOpts::NOREPLY_HELO)
-    .union(ProtoOpts::NOREPLY_MAIL)
-    .union(ProtoOpts::NOREPLY_RCPT)
-    .union(ProtoOpts::NOREPLY_HEADER);
+/// Stages whose reply the milter never needs, skipped when the MTA allows it. RCPT is not
+/// among them: policy rules reject or tempfail single recipients there.
+const NOREPLY_STAGES: ProtoOpts =
+    ProtoOpts::NOREPLY_CONNECT.union(ProtoOpts::NOREPLY_HELO).union(ProtoOpts::NOREPLY_MAIL).union(ProtoOpts::NOREPLY_HEADER);
 
 /// State shared by every connection: the configuration in force and the number of mail
 /// transactions in progress (shutdown waits for it to reach zero).
@@ -94,6 +96,9 @@ pub struct Session {
     noreply: ProtoOpts,
     macro_requests: bool,
     client_ip: Option<IpAddr>,
+    /// True for mail the MTA submits itself (Postfix's non_smtpd_milters, a command-line
+    /// submission): it never touched a network and is never rejected.
+    local_submission: bool,
     live: LiveTls,
     message: Option<Message>,
 }
@@ -105,6 +110,11 @@ struct Message {
     received_total: usize,
     /// Incoming copies of our own header (forged, as only this milter writes it).
     forged: i32,
+    /// The envelope sender without angle brackets; empty for the null sender.
+    sender: String,
+    authenticated: bool,
+    /// The rule of the first accepted recipient, which all recipients of the transaction share.
+    rule: Option<Rule>,
     _transaction: TransactionGuard,
 }
 
@@ -116,6 +126,7 @@ impl Session {
             noreply: ProtoOpts::empty(),
             macro_requests: false,
             client_ip: None,
+            local_submission: false,
             live: LiveTls::default(),
             message: None,
         }
@@ -147,14 +158,12 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
             let shared = Arc::clone(&negotiate_shared);
             Box::pin(async move { handle_negotiate(&shared, cx, actions, opts) })
         })
-        .on_connect(|cx, _hostname, socket_info| Box::pin(async move { handle_connect(cx, socket_info) }))
+        .on_connect(|cx, hostname, socket_info| Box::pin(async move { handle_connect(cx, &hostname, socket_info) }))
         .on_helo(|cx, _hostname| {
             Box::pin(async move { cx.data.as_ref().map_or(Status::Continue, |session| session.proceed(ProtoOpts::NOREPLY_HELO)) })
         })
-        .on_mail(|cx, _args| Box::pin(async move { handle_mail(cx) }))
-        .on_rcpt(|cx, _args| {
-            Box::pin(async move { cx.data.as_ref().map_or(Status::Continue, |session| session.proceed(ProtoOpts::NOREPLY_RCPT)) })
-        })
+        .on_mail(|cx, args| Box::pin(async move { handle_mail(cx, &args) }))
+        .on_rcpt(|cx, args| Box::pin(async move { handle_rcpt(cx, &args) }))
         .on_header(|cx, name, value| Box::pin(async move { handle_header(cx, name, value) }))
         .on_eom(|cx| Box::pin(handle_eom(cx)))
         .on_abort(|cx| {
@@ -176,8 +185,13 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
 fn handle_negotiate(shared: &Arc<Shared>, cx: &mut NegotiateContext<Session>, actions: Actions, opts: ProtoOpts) -> Status {
     let mut session = Session::new(shared);
 
-    // Ask for exactly the actions used: header insertion and deletion.
-    cx.requested_actions = (Actions::ADD_HEADER | Actions::CHANGE_HEADER) & actions;
+    // Ask for exactly the actions used: header insertion and deletion, and quarantine when
+    // a rule may quarantine.
+    let mut wanted = Actions::ADD_HEADER | Actions::CHANGE_HEADER;
+    if session.config.policies.iter().any(|rule| rule.action == Action::Quarantine) {
+        wanted |= Actions::QUARANTINE;
+    }
+    cx.requested_actions = wanted & actions;
     if !actions.contains(Actions::ADD_HEADER | Actions::CHANGE_HEADER) {
         warn!("NONE: the MTA does not allow adding and changing headers; messages cannot be tagged");
     }
@@ -199,19 +213,25 @@ fn handle_negotiate(shared: &Arc<Shared>, cx: &mut NegotiateContext<Session>, ac
     Status::Continue
 }
 
-fn handle_connect(cx: &mut indymilter::Context<Session>, socket_info: SocketInfo) -> Status {
+fn handle_connect(cx: &mut indymilter::Context<Session>, hostname: &CStr, socket_info: SocketInfo) -> Status {
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
 
-    session.client_ip = match socket_info {
-        SocketInfo::Inet(addr) => Some(addr.ip()),
-        _ => None,
+    // Postfix's cleanup server presents mail from non_smtpd_milters as a connection from
+    // localhost, 127.0.0.1, port 0; no SMTP client connects from port 0.
+    (session.client_ip, session.local_submission) = match socket_info {
+        SocketInfo::Inet(addr) => (Some(addr.ip()), addr.port() == 0 && addr.ip().is_loopback()),
+        SocketInfo::Unix(_) => (None, false),
+        SocketInfo::Unknown => (None, true),
     };
+    if session.local_submission {
+        debug!("NONE: local submission from {:?}: policies never reject it", hostname);
+    }
     session.proceed(ProtoOpts::NOREPLY_CONNECT)
 }
 
-fn handle_mail(cx: &mut indymilter::Context<Session>) -> Status {
+fn handle_mail(cx: &mut indymilter::Context<Session>, args: &[CString]) -> Status {
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
@@ -228,12 +248,16 @@ fn handle_mail(cx: &mut indymilter::Context<Session>) -> Status {
         cert_issuer: macro_value(macros, c"{cert_issuer}"),
         verify: macro_value(macros, c"{verify}"),
         tls_macros_requested: session.macro_requests,
+        local_submission: session.local_submission,
     };
 
     session.message = Some(Message {
         received: Vec::new(),
         received_total: 0,
         forged: 0,
+        sender: envelope_address(args),
+        authenticated: macro_value(macros, c"{auth_type}").is_some(),
+        rule: None,
         _transaction: TransactionGuard::new(&session.shared),
     });
 
@@ -247,6 +271,82 @@ fn handle_mail(cx: &mut indymilter::Context<Session>) -> Status {
         session.live.verify,
     );
     session.proceed(ProtoOpts::NOREPLY_MAIL)
+}
+
+/// Returns the address of a MAIL or RCPT argument list without angle brackets.
+fn envelope_address(args: &[CString]) -> String {
+    let first = args.first().map(|arg| arg.to_string_lossy()).unwrap_or_default();
+    first.trim().trim_start_matches('<').trim_end_matches('>').to_string()
+}
+
+/// Judges the live hop of a session from its milter macros alone.
+fn live_hop(session: &Session) -> LiveHop {
+    let analysis = chain::analyse(&[], 0, LiveSource::Macros(&session.live), &session.config.trust);
+    analysis.live.unwrap_or_else(|| LiveHop {
+        evidence: "unknown".into(),
+        class: TlsClass::Unknown,
+        cipher: None,
+        bits: None,
+        verify: None,
+        reason: "no live hop".into(),
+    })
+}
+
+fn set_reply(reply: &mut SmtpReply, rule_reply: Option<&Reply>) {
+    if let Some(rule_reply) = rule_reply {
+        let _ = reply.set_error_reply(&rule_reply.code, rule_reply.enhanced.as_deref(), [rule_reply.escaped_text()]);
+    }
+}
+
+fn handle_rcpt(cx: &mut indymilter::Context<Session>, args: &[CString]) -> Status {
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+    let queue_id = queue_id(&cx.macros);
+    let recipient = envelope_address(args);
+    let live = live_hop(session);
+    let config = Arc::clone(&session.config);
+    let local_submission = session.local_submission;
+    let Some(message) = session.message.as_mut() else {
+        return Status::Continue;
+    };
+
+    let envelope = Envelope {
+        sender: &message.sender,
+        recipient: &recipient,
+        client: session.client_ip,
+        authenticated: message.authenticated,
+    };
+    let rule = policy::select(&config.policies, &config.default_policy, &envelope);
+
+    // Mail the MTA submits itself is never rejected at RCPT: Postfix would keep it queued.
+    if local_submission {
+        message.rule.get_or_insert_with(|| rule.clone());
+        return Status::Continue;
+    }
+
+    if rule.rejects_at_rcpt(&live, config.dry_run) {
+        let reason = rule.check_live(&live).err().unwrap_or_default();
+        info!("{queue_id}: recipient <{}> {}ed by policy {}: {reason}", recipient.escape_debug(), rule.action.as_str(), rule.name);
+        set_reply(&mut cx.reply, rule.reply.as_ref());
+        return if rule.action == Action::Reject { Status::Reject } else { Status::Tempfail };
+    }
+
+    match &message.rule {
+        None => message.rule = Some(rule.clone()),
+        Some(first) if first.conflicts_with(rule, config.dry_run) => {
+            info!(
+                "{queue_id}: recipient <{}> under policy {} deferred: the transaction is under policy {}",
+                recipient.escape_debug(),
+                rule.name,
+                first.name,
+            );
+            let _ = cx.reply.set_error_reply("452", Some("4.5.3"), ["Recipient needs another TLS policy, send it in a new transaction"]);
+            return Status::Tempfail;
+        }
+        Some(_) => {}
+    }
+    Status::Continue
 }
 
 fn handle_header(cx: &mut indymilter::Context<Session>, name: CString, value: CString) -> Status {
@@ -292,8 +392,26 @@ async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
 
     let fields: Vec<&str> = message.received.iter().map(String::as_str).collect();
     let analysis = chain::analyse(&fields, message.received_total, LiveSource::Macros(&session.live), &config.trust);
-    let comment = header::comment_for(&analysis, false);
-    let value = header::render(&config.authserv_id, &analysis, None, comment.as_deref());
+
+    let rule = message.rule.clone().unwrap_or_else(|| config.default_policy.clone());
+    let mut outcome = policy::decide(&rule, &analysis, false, config.dry_run);
+    if session.local_submission && outcome.action != Action::Tag && !outcome.dry_run {
+        warn!("{queue_id}: local submission fails policy {}: tagged, not {}", rule.name, outcome.action.as_str());
+        outcome.action = Action::Tag;
+    }
+    let enforce = !outcome.dry_run && outcome.action != Action::Tag;
+
+    log_outcome(&queue_id, &analysis, &rule, &outcome, message.forged);
+
+    if enforce && matches!(outcome.action, Action::Reject | Action::Tempfail) {
+        set_reply(&mut cx.reply, rule.reply.as_ref());
+        return if outcome.action == Action::Reject { Status::Reject } else { Status::Tempfail };
+    }
+
+    let tag = PolicyTag { rule: rule.name.clone(), action: outcome.action.as_str(), dry_run: outcome.dry_run };
+    let show_policy = !config.policies.is_empty();
+    let comment = outcome.reason.clone().or_else(|| header::comment_for(&analysis, false));
+    let value = header::render(&config.authserv_id, &analysis, show_policy.then_some(&tag), comment.as_deref());
 
     // Forged copies go first, highest occurrence index first, so no deletion shifts the
     // index of one still to come, whether or not the MTA renumbers after a deletion.
@@ -304,34 +422,51 @@ async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
         }
     }
 
-    let Ok(value_c) = CString::new(value.clone()) else {
+    let Ok(value) = CString::new(value) else {
         error!("{queue_id}: rendered header contains a NUL byte; message tempfailed");
         return Status::Tempfail;
     };
-    if let Err(error) = cx.actions.insert_header(0, HEADER_NAME, value_c).await {
+    if let Err(error) = cx.actions.insert_header(0, HEADER_NAME, value).await {
         error!("{queue_id}: cannot insert {HEADER_NAME}: {error}; message tempfailed");
         return Status::Tempfail;
     }
 
-    let live = analysis.live.as_ref().map_or("unknown", |live| live.evidence.as_str());
-    info!(
-        "{queue_id}: tls={} live={} hops={} encrypted={} plaintext={} internal={} unknown={} claimed={} forged_removed={}",
-        analysis.verdict,
-        live,
-        analysis.counts.hops,
-        analysis.counts.encrypted,
-        analysis.counts.plaintext,
-        analysis.counts.internal,
-        analysis.counts.unknown,
-        analysis.counts.claimed,
-        message.forged,
-    );
-    if let Some(reason) = analysis.live.as_ref().map(|live| &live.reason) {
-        debug!("{queue_id}: live hop: {reason}");
-    }
-    for hop in &analysis.hops {
-        debug!("{queue_id}: hop {}: {} ({}): {}", hop.position, hop.tls, hop.line.claim, hop.line.evidence);
+    if enforce && outcome.action == Action::Quarantine {
+        let reason = format!("tls-milter policy {}: {}", rule.name, outcome.reason.as_deref().unwrap_or("requirements not met"));
+        if let Err(error) = cx.actions.quarantine(reason).await {
+            error!("{queue_id}: cannot quarantine: {error}; message tempfailed");
+            return Status::Tempfail;
+        }
     }
 
     Status::Continue
+}
+
+/// Logs the one info line per message, and the reasons at debug.
+fn log_outcome(queue_id: &str, analysis: &Analysis, rule: &Rule, outcome: &policy::Outcome, forged: i32) {
+    let live = analysis.live.as_ref().map_or("unknown", |live| live.evidence.as_str());
+    let counts = &analysis.counts;
+    let dry_run = if outcome.dry_run && outcome.action != Action::Tag { " (dry run, not done)" } else { "" };
+    info!(
+        "{queue_id}: tls={} live={live} policy={} action={}{dry_run} hops={} encrypted={} plaintext={} internal={} unknown={} claimed={} forged_removed={forged}",
+        analysis.verdict,
+        rule.name,
+        outcome.action.as_str(),
+        counts.hops,
+        counts.encrypted,
+        counts.plaintext,
+        counts.internal,
+        counts.unknown,
+        counts.claimed,
+    );
+
+    if let Some(reason) = &outcome.reason {
+        debug!("{queue_id}: policy {}: {reason}", rule.name);
+    }
+    if let Some(live) = &analysis.live {
+        debug!("{queue_id}: live hop: {}", live.reason);
+    }
+    for hop in &analysis.hops {
+        debug!("{queue_id}: Received field {}: {} ({}): {}", hop.position, hop.tls, hop.line.claim, hop.line.evidence);
+    }
 }
