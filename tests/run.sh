@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libio-socket-ssl-perl gives swaks its --tls option.
-packages=(postfix swaks openssl libio-socket-ssl-perl)
+# libio-socket-ssl-perl gives swaks its --tls option. sasl2-bin (saslpasswd2) and
+# libsasl2-modules (the PLAIN and LOGIN mechanisms) let the policy tests authenticate to their
+# Postfix with Cyrus SASL against a private sasldb. The tests do not use saslauthd.
+packages=(postfix swaks openssl libio-socket-ssl-perl sasl2-bin libsasl2-modules)
 
 missing=()
 for package in "${packages[@]}"; do

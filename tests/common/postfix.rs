@@ -7,6 +7,9 @@
 //! Mail to any address in [`SINK_DOMAIN`] is delivered into one Maildir, and mail to
 //! [`DISCARD_DOMAIN`] is accepted and dropped. Each [`Listener`] is an smtpd service on its own
 //! port with its own `smtpd_milters`.
+//!
+//! main.cf includes the settings recommended for tls-milter from [`MAIN_CF_SNIPPET_PATH`] as
+//! written, except the milter addresses, so every recommended setting is one the tests run with.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -32,6 +35,11 @@ pub const HOSTNAME: &str = "mx.test.example";
 const POSTFIX: &str = "/usr/sbin/postfix";
 /// uid and gid of `nobody`/`nogroup` on Debian, which virtual(8) delivers as.
 const MAIL_OWNER_ID: u32 = 65534;
+
+/// The file of main.cf settings recommended for tls-milter, relative to the crate root.
+pub const MAIN_CF_SNIPPET_PATH: &str = "packaging/postfix/main.cf.snippet";
+/// The text of [`MAIN_CF_SNIPPET_PATH`], which every instance's main.cf includes.
+pub const MAIN_CF_SNIPPET: &str = include_str!("../../packaging/postfix/main.cf.snippet");
 
 /// One smtpd service of the instance, listening on its own port of 127.0.0.1.
 #[derive(Clone, Debug)]
@@ -72,6 +80,9 @@ pub struct PostfixConfig {
     pub non_smtpd_milters: String,
     /// main.cf lines appended after the harness's own, so they override them.
     pub extra_main_cf: Vec<String>,
+    /// Further files written below the config directory before Postfix starts, as (path relative
+    /// to the config directory, text), such as Cyrus SASL's `sasl/smtpd.conf`. Mode 0644.
+    pub config_files: Vec<(String, String)>,
 }
 
 /// A running private Postfix instance. [`Postfix::stop`] or drop stops it and removes its files.
@@ -140,6 +151,14 @@ impl Postfix {
         };
         postfix.write_main_cf(config, &root_path, &data_dir, &mail_dir)?;
         postfix.write_master_cf(config)?;
+        for (relative_path, text) in &config.config_files {
+            let path = postfix.config_dir.join(relative_path);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|error| format!("creating {} failed: {error}", parent.display()))?;
+            }
+            write_file(&path, text)?;
+            set_mode(&path, 0o644)?;
+        }
 
         // `postfix start` runs `postfix check` first and fails on what it finds.
         postfix.running.store(true, Ordering::SeqCst);
@@ -206,15 +225,13 @@ in_flow_delay = 0s
 smtpd_tls_security_level = may
 smtpd_tls_cert_file = {server_cert}
 smtpd_tls_key_file = {server_key}
-smtpd_tls_received_header = yes
 smtpd_tls_ask_ccert = yes
 smtpd_tls_CAfile = {ca_cert}
 smtpd_tls_loglevel = 1
 
-# Each listener sets smtpd_milters in master.cf from its own parameter below.
-smtpd_milters =
-non_smtpd_milters = {non_smtpd_milters}
-milter_default_action = tempfail
+# --- {snippet_path}, with the milter addresses of the test ---
+{snippet}# --- end of {snippet_path} ---
+
 # Short enough that a hung milter fails a test within swaks' 20 s timeout for each step.
 milter_connect_timeout = 5s
 milter_command_timeout = 10s
@@ -232,7 +249,8 @@ milter_content_timeout = 10s
             server_cert = self.pki.server_cert.display(),
             server_key = self.pki.server_key.display(),
             ca_cert = self.pki.ca_cert.display(),
-            non_smtpd_milters = config.non_smtpd_milters,
+            snippet_path = MAIN_CF_SNIPPET_PATH,
+            snippet = main_cf_snippet(&config.non_smtpd_milters)?,
         );
         for listener in &config.listeners {
             writeln!(text, "{} = {}", listener.milters_parameter(), listener.smtpd_milters).unwrap();
@@ -473,6 +491,51 @@ fn collect_file_names(dir: &Path, names: &mut Vec<String>) {
             names.push(entry.file_name().to_string_lossy().into_owned());
         }
     }
+}
+
+/// Returns [`MAIN_CF_SNIPPET`] with its `non_smtpd_milters` line set to `non_smtpd_milters` and
+/// its `smtpd_milters` line emptied, because each listener sets its own in master.cf.
+///
+/// Every other line stays as written, so the recommended settings are the ones tested.
+fn main_cf_snippet(non_smtpd_milters: &str) -> Result<String, String> {
+    let mut text = String::new();
+    let mut replaced = Vec::new();
+    let mut lines = MAIN_CF_SNIPPET.lines().peekable();
+    while let Some(line) = lines.next() {
+        let replacement = match main_cf_parameter(line) {
+            Some("smtpd_milters") => {
+                "# Each listener sets smtpd_milters in master.cf from its own parameter below.\nsmtpd_milters ="
+                    .to_string()
+            }
+            Some("non_smtpd_milters") => format!("non_smtpd_milters = {non_smtpd_milters}"),
+            _ => {
+                writeln!(text, "{line}").unwrap();
+                continue;
+            }
+        };
+        // Postfix would append a continuation line to the value that replaced the line above it.
+        if lines.peek().is_some_and(|next| next.starts_with([' ', '\t'])) {
+            return Err(format!("{MAIN_CF_SNIPPET_PATH}: write {line:?} on one line, so the tests can replace it"));
+        }
+        replaced.push(main_cf_parameter(line));
+        writeln!(text, "{replacement}").unwrap();
+    }
+    for name in ["smtpd_milters", "non_smtpd_milters"] {
+        let count = replaced.iter().filter(|found| **found == Some(name)).count();
+        if count != 1 {
+            return Err(format!("{MAIN_CF_SNIPPET_PATH} sets {name} {count} times, expected once"));
+        }
+    }
+    Ok(text)
+}
+
+/// Returns the parameter name of a main.cf `name = value` line, or `None` for a comment, a blank
+/// line or a continuation line.
+pub fn main_cf_parameter(line: &str) -> Option<&str> {
+    if line.starts_with(['#', ' ', '\t']) {
+        return None;
+    }
+    line.split_once('=').map(|(name, _)| name.trim_end())
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), String> {

@@ -36,6 +36,10 @@ pub struct Email {
     headers: Vec<String>,
     body: Option<String>,
     data: Option<String>,
+    /// swaks' `--tls-protocol` value, such as `tlsv1_2`.
+    tls_protocol: Option<String>,
+    /// SMTP AUTH user name and password.
+    auth: Option<(String, String)>,
 }
 
 /// What swaks printed, and whether it reported success.
@@ -58,6 +62,8 @@ impl Email {
             headers: Vec::new(),
             body: None,
             data: None,
+            tls_protocol: None,
+            auth: None,
         }
     }
 
@@ -107,6 +113,22 @@ impl Email {
         self
     }
 
+    /// Uses STARTTLS with only `protocol` allowed, in swaks' `--tls-protocol` spelling
+    /// (`tlsv1_2`, `tlsv1_3`).
+    pub fn tls_protocol(mut self, protocol: &str) -> Email {
+        if matches!(self.tls, Tls::Plain) {
+            self.tls = Tls::Starttls;
+        }
+        self.tls_protocol = Some(protocol.to_string());
+        self
+    }
+
+    /// Authenticates with SMTP AUTH PLAIN as `user`, over the session as it is (plain or TLS).
+    pub fn auth(mut self, user: &str, password: &str) -> Email {
+        self.auth = Some((user.to_string(), password.to_string()));
+        self
+    }
+
     /// Runs the transaction and returns the transcript, or an error with the transcript when
     /// swaks reports a failure (a rejected command, a failed STARTTLS, a timeout).
     pub fn send(&self) -> Result<String, String> {
@@ -134,6 +156,12 @@ impl Email {
             Tls::StarttlsWithCert { cert, key } => {
                 command.arg("--tls").arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
             }
+        }
+        if let Some(protocol) = &self.tls_protocol {
+            command.args(["--tls-protocol", protocol]);
+        }
+        if let Some((user, password)) = &self.auth {
+            command.args(["--auth", "PLAIN", "--auth-user", user, "--auth-password", password]);
         }
         for line in &self.headers {
             command.args(["--header", line]);
