@@ -8,6 +8,7 @@ pub mod header;
 pub mod milter;
 pub mod pki;
 pub mod postfix;
+pub mod sendmail;
 pub mod swaks;
 
 use std::fs;
