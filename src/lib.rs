@@ -5,6 +5,10 @@
 //! Both rest on [`received`] (one Received field) and [`chain`] (the whole chain and the
 //! verdict), which know nothing of sockets.
 
+// Nothing outside tests may unwrap or panic: most of what this program reads comes from the
+// MTA, the message or the config file. `cargo clippy` in tests/run.sh enforces it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod chain;
 pub mod check;
 pub mod config;

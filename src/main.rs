@@ -1,5 +1,9 @@
 //! The `tls-milter` command: argument parsing, signals and exit codes around the library.
 
+// Nothing outside tests may unwrap or panic: most of what this program reads comes from the
+// MTA, the message or the config file. `cargo clippy` in tests/run.sh enforces it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};

@@ -43,5 +43,8 @@ if [[ "$(cargo deb --version 2>/dev/null || true)" != "cargo-deb $cargo_deb_vers
     cargo install --locked cargo-deb --version "$cargo_deb_version"
 fi
 
+# src/lib.rs and src/main.rs deny unwrap(), expect() and panic!() outside tests; clippy enforces it.
+cargo clippy --locked --lib --bins
+
 # --no-fail-fast runs every test binary even after one fails, so one run shows every failure.
 cargo test --locked --workspace --no-fail-fast
