@@ -1,8 +1,8 @@
 //! The configuration file: TOML read through the `config` crate, every key checked once at
 //! load time, defaults kept in one place.
 //!
-//! Errors name the file, the key and the value, and the line where the key stands when it
-//! can be found in the file text (the `config` crate itself reports no line numbers).
+//! Errors name the file, the key and the value, and the line where the key is assigned when
+//! it can be found in the file text (the `config` crate itself reports no line numbers).
 
 use crate::chain::Trust;
 use crate::policy::{Action, AddressPattern, Authenticated, ChainRequirement, Reply, Rule, TlsVersion};
@@ -89,7 +89,7 @@ struct TrustSection {
     tls_proxies: Option<Vec<String>>,
 }
 
-/// Where log lines go.
+/// Log destination.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum LogDestination {
     Stderr,
@@ -186,9 +186,9 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// Returns an error naming the file, the key, the value and, where it can be found, the
-    /// line, when the file cannot be read, is not valid TOML, has an unknown key, or has a
-    /// value of the wrong type or out of range.
+    /// Returns an error when the file cannot be read, is not valid TOML, has an unknown key,
+    /// or has a value of the wrong type or out of range. The error names the file, the key,
+    /// the value and, where it can be found, the line.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = fs::read_to_string(path).map_err(|error| ConfigError {
             path: path.to_path_buf(),
@@ -326,7 +326,6 @@ fn parse_error(error: config::ConfigError, text: &str, path: &Path) -> ConfigErr
             result.message = format!("invalid TOML: {}", cause.lines().last().unwrap_or_default().trim());
         }
         _ => {
-            // serde's deny_unknown_fields message: "unknown field `x`, expected one of ..."
             // serde's deny_unknown_fields message reads "unknown field `x`, expected one of ...",
             // and the config crate appends "for key `table`" inside a table.
             if let Some(field) = result.message.split('`').nth(1).filter(|_| result.message.starts_with("unknown field")) {

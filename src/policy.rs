@@ -1,6 +1,6 @@
 //! Policy rules: which messages must arrive over TLS, and what happens when they did not.
 //!
-//! Rules are tried in order and the first whose envelope lists all match wins; a message
+//! Rules are tried in order, and the first whose envelope lists all match wins. A message
 //! that matches none gets the implicit rule `default`, which only tags. Live-hop
 //! requirements are decided at RCPT for `reject` and `tempfail` rules; chain requirements,
 //! and everything about `quarantine` rules, at end of message.
@@ -14,7 +14,7 @@ use std::net::IpAddr;
 /// The name of the implicit rule for messages that match no configured rule.
 pub const DEFAULT_RULE: &str = "default";
 
-/// What happens to a message whose rule's requirements are not met.
+/// Action taken on a message whose rule's requirements are not met.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Hash)]
 pub enum Action {
     /// Add the header only.
@@ -41,7 +41,7 @@ impl Action {
     }
 }
 
-/// What every non-internal hop of the chain must show.
+/// Requirement on every non-internal hop of the chain.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Hash)]
 pub enum ChainRequirement {
     Any,
@@ -91,7 +91,7 @@ pub enum AddressPattern {
 }
 
 impl AddressPattern {
-    /// Parses a pattern; `None` when it is none of the accepted forms.
+    /// Parses a pattern. Returns `None` for text in none of the accepted forms.
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim().to_ascii_lowercase();
         if text == "<>" {
@@ -219,7 +219,7 @@ impl Reply {
         Ok(Self { code: code.to_string(), enhanced, text: text.chars().take(200).collect() })
     }
 
-    /// The default reply of an action that has one.
+    /// Returns the default reply of an action, if it sends one.
     pub fn default_for(action: Action) -> Option<Self> {
         let (code, enhanced, text) = match action {
             Action::Reject => ("550", "5.7.10", "Encryption needed: TLS required by local policy"),
@@ -276,7 +276,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// The implicit rule for messages that match no configured rule: tag only.
+    /// Returns the implicit rule for messages that match no configured rule: tag only.
     pub fn default_rule() -> Self {
         Self {
             name: DEFAULT_RULE.into(),
@@ -296,7 +296,7 @@ impl Rule {
     }
 }
 
-/// What a rule is matched against.
+/// Envelope values a rule is matched against.
 #[derive(Clone, Copy, Debug)]
 pub struct Envelope<'a> {
     /// The envelope sender without angle brackets; empty for the null sender.
@@ -328,7 +328,7 @@ impl Rule {
         self.action.decided_at_rcpt() && !(self.dry_run || dry_run) && self.check_live(live).is_err()
     }
 
-    /// Checks the live-hop requirements; the error says which one failed.
+    /// Checks the live-hop requirements; the error names the one that failed.
     ///
     /// # Errors
     ///
@@ -431,7 +431,7 @@ pub struct Outcome {
     /// The action taken, or that would be taken in dry-run: `Tag` when requirements are met.
     pub action: Action,
     pub dry_run: bool,
-    /// Why the requirements failed, if they did.
+    /// Reason the requirements failed, if they did.
     pub reason: Option<String>,
 }
 
@@ -445,7 +445,7 @@ pub fn decide(rule: &Rule, analysis: &Analysis, live_is_topmost: bool, dry_run: 
     .and_then(|()| rule.check_chain(analysis, live_is_topmost))
     .err();
 
-    // A tag rule has nothing to enforce, and no requirement of a rule without any fails.
+    // A rule without requirements is met, even when there is no live hop.
     let has_requirements = rule.require_tls
         || rule.min_tls_version.is_some()
         || rule.min_cipher_bits.is_some()
