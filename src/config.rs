@@ -195,7 +195,7 @@ impl Config {
             key: None,
             value: None,
             line: None,
-            message: format!("cannot read the configuration file: {error}"),
+            message: format!("failed to read the configuration file: {error}"),
         })?;
 
         Self::from_toml(&text, path)

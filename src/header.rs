@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Every value matches `[A-Za-z0-9_.:/+-]+`. Text from the wire (cipher names) is reduced to
-//! that set and capped; the output is ASCII, folded before 78 columns, with no line over 998
+//! that set and capped. The output is ASCII, folded before 78 columns, with no line over 998
 //! octets.
 
 use crate::chain::Analysis;

@@ -1,4 +1,4 @@
-//! tls-milter: tells, for every inbound message, whether it travelled over TLS hop by hop,
+//! tls-milter: determines, for every inbound message, whether it travelled over TLS hop by hop,
 //! and records the answer in an `X-Transport-Security` header.
 //!
 //! The daemon is [`run`]; the offline analysis behind `tls-milter check` is [`check`].

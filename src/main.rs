@@ -103,7 +103,7 @@ fn run_check(format: Format, config_path: Option<&Path>, files: &[PathBuf]) -> E
 
         let report = match bytes {
             Ok(bytes) => check::check_message(&bytes, &source, &config),
-            Err(error) => Err(format!("cannot read: {error}")),
+            Err(error) => Err(format!("failed to read: {error}")),
         };
 
         let written = match report {
@@ -152,14 +152,14 @@ fn run_daemon(config_path: Option<&Path>, socket: Option<&str>, check_only: bool
     }
 
     let Some(log) = logging::init(&config) else {
-        eprintln!("tls-milter: cannot open the log destination");
+        eprintln!("tls-milter: failed to install the logger for log.destination");
         return ExitCode::from(1);
     };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            error!("cannot start the async runtime: {error}");
+            error!("failed to start the async runtime: {error}");
             return ExitCode::from(1);
         }
     };
@@ -171,14 +171,14 @@ async fn serve(config: Config, socket_override: Option<SocketSpec>, log: logging
     let socket = match BoundSocket::bind(&config.socket, config.socket_mode).await {
         Ok(socket) => socket,
         Err(error) => {
-            error!("cannot listen on {}: {error}", config.socket);
+            error!("failed to listen on {}: {error}; check [milter] socket and that no other process uses it", config.socket);
             return ExitCode::from(1);
         }
     };
     let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
     else {
-        error!("cannot install signal handlers");
+        error!("failed to install the signal handlers");
         return ExitCode::from(1);
     };
 

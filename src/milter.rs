@@ -417,7 +417,7 @@ async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
     // index of one still to come, whether or not the MTA renumbers after a deletion.
     for index in (1..=message.forged).rev() {
         if let Err(error) = cx.actions.change_header(HEADER_NAME, index, None::<CString>).await {
-            error!("{queue_id}: cannot delete forged {HEADER_NAME} field {index}: {error}; message tempfailed");
+            error!("{queue_id}: failed to delete forged {HEADER_NAME} field {index}: {error}; message tempfailed");
             return Status::Tempfail;
         }
     }
@@ -427,14 +427,14 @@ async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
         return Status::Tempfail;
     };
     if let Err(error) = cx.actions.insert_header(0, HEADER_NAME, value).await {
-        error!("{queue_id}: cannot insert {HEADER_NAME}: {error}; message tempfailed");
+        error!("{queue_id}: failed to insert {HEADER_NAME}: {error}; message tempfailed");
         return Status::Tempfail;
     }
 
     if enforce && outcome.action == Action::Quarantine {
         let reason = format!("tls-milter policy {}: {}", rule.name, outcome.reason.as_deref().unwrap_or("requirements not met"));
         if let Err(error) = cx.actions.quarantine(reason).await {
-            error!("{queue_id}: cannot quarantine: {error}; message tempfailed");
+            error!("{queue_id}: failed to quarantine: {error}; message tempfailed");
             return Status::Tempfail;
         }
     }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use std::future::Future;
 
-/// Where the milter listens.
+/// Listening address of the milter.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum SocketSpec {
     Inet(SocketAddr),
@@ -169,7 +169,7 @@ impl Listener for MilterListener {
             Some(BoundSocket::Tcp(listener)) => match TcpListener::poll_accept(listener, cx) {
                 Poll::Ready(Ok((stream, _))) => {
                     if let Err(error) = stream.set_nodelay(true) {
-                        tracing::warn!("cannot set TCP_NODELAY on a milter connection: {error}");
+                        tracing::warn!("failed to set TCP_NODELAY on a milter connection: {error}");
                     }
                     Poll::Ready(Ok(MilterStream::Tcp(stream)))
                 }
