@@ -1,9 +1,15 @@
 //! Chain analysis: the live hop plus every Received field, classified, with the trust
 //! boundary and the verdict.
+//!
+//! Each field is parsed on its own by [`crate::received`]. This module adds what needs
+//! the configuration or the neighbouring fields: internal hops (`[trust]` networks and
+//! hosts, local hand-offs, one organisation at both ends), `tls_logging_hosts`, TLS
+//! proxies, the trust boundary, the counters and the verdict.
 
 use crate::hop::{Claim, TlsClass, Verdict};
-use crate::received::{self, ReceivedLine};
+use crate::received::{self, ClaimBasis, ReceivedLine};
 use ipnet::IpNet;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// Maximum number of Received fields analysed per message. Fields past it are counted as
@@ -12,7 +18,9 @@ use std::net::IpAddr;
 pub const MAX_ANALYSED_FIELDS: usize = 100;
 
 /// Maximum length of one Received field that is parsed. A longer field is an `unknown`
-/// hop (evidence says why), which bounds the parse of a 1 MiB field to a length check.
+/// hop whose evidence gives the length, which bounds the parse of a 1 MiB field to a length check.
+/// 16 KiB is 16 times RFC 5322's 998-octet line limit, room for any folded field an
+/// MTA writes. Parsing is linear, so the bound caps the work per field.
 pub const MAX_FIELD_LEN: usize = 16 * 1024;
 
 /// The `[trust]` settings the analysis needs.
@@ -25,6 +33,11 @@ pub struct Trust {
     pub tls_logging_hosts: Vec<String>,
     /// Client addresses that terminate TLS in front of the MTA.
     pub tls_proxies: Vec<IpNet>,
+}
+
+/// Returns the default `internal_networks`: the IPv4 and IPv6 loopback networks.
+pub fn default_internal_networks() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"].iter().filter_map(|network| network.parse().ok()).collect()
 }
 
 /// TLS state of the live connection, from the milter macros of the last HELO or MAIL stage.
@@ -47,7 +60,7 @@ pub struct LiveTls {
     pub local_submission: bool,
 }
 
-/// Where the live hop comes from.
+/// The source of the live hop.
 #[derive(Clone, Copy, Debug)]
 pub enum LiveSource<'a> {
     /// The milter macros of the connection in progress.
@@ -78,6 +91,22 @@ pub struct Hop {
     pub line: ReceivedLine,
     pub tls: TlsClass,
     pub trusted: bool,
+    /// The reason the hop is internal (one short sentence), when `tls` is `internal`.
+    pub internal_reason: Option<String>,
+    /// True when the sending address is in `tls_proxies`: the field records the proxy's
+    /// hand-off, not the client's connection, so `tls` is `unknown`.
+    pub from_tls_proxy: bool,
+}
+
+impl Hop {
+    /// Returns the sentence naming the rule that decided `tls`.
+    pub fn evidence(&self) -> &str {
+        if self.from_tls_proxy {
+            "The sending address is a TLS-terminating proxy listed in tls_proxies."
+        } else {
+            self.internal_reason.as_deref().unwrap_or(&self.line.evidence)
+        }
+    }
 }
 
 /// The class counters of the header; they sum to `hops`.
@@ -107,34 +136,45 @@ pub struct Analysis {
 ///
 /// `total_fields` is the number of Received fields the message had, which may exceed
 /// `fields.len()` when the caller stopped collecting at [`MAX_ANALYSED_FIELDS`].
+///
+/// Trust runs down from the live hop. Offline, the topmost field is written by our
+/// receiving MTA. In the daemon the MTA's own field is not passed to the milter, so the
+/// topmost field was written by the client, which is ours only when the live hop is
+/// internal. Below a field written by us, the next field is ours too exactly when the
+/// hop it records is internal: its sender wrote the next field.
 pub fn analyse(fields: &[&str], total_fields: usize, live: LiveSource<'_>, trust: &Trust) -> Analysis {
-    // TODO: first cut; the full chain rules (internal hops, trust boundary, proxies) replace it.
-    let hops: Vec<Hop> = fields
-        .iter()
-        .take(MAX_ANALYSED_FIELDS)
-        .enumerate()
-        .map(|(index, raw)| {
-            let line = received::parse(raw);
-            let tls = TlsClass::from(line.claim);
-            Hop { position: index + 1, line, tls, trusted: false }
-        })
-        .collect();
+    let analysed = fields.get(..MAX_ANALYSED_FIELDS).unwrap_or(fields);
+    let skipped = total_fields.max(fields.len()) - analysed.len();
+    let mut parser = received::Parser::new();
+    let mut hops: Vec<Hop> = analysed.iter().enumerate().map(|(index, raw)| classify(index + 1, parser.parse(raw), trust)).collect();
 
-    let (live_hop, counted) = match live {
-        LiveSource::Macros(tls) => (Some(live_from_macros(tls, trust)), &hops[..]),
-        LiveSource::TopmostField => match hops.split_first() {
-            Some((top, rest)) => (Some(live_from_field(top)), rest),
-            None => (None, &hops[..]),
+    let (live_hop, topmost_trusted, counted_from) = match live {
+        LiveSource::Macros(tls) => {
+            let live_hop = live_from_macros(tls, trust);
+            let client_is_ours = live_hop.class == TlsClass::Internal;
+            (Some(live_hop), client_is_ours, 0)
+        }
+        LiveSource::TopmostField => match hops.first() {
+            Some(top) => (Some(live_from_field(top)), true, 1),
+            None => (None, false, 0),
         },
     };
 
+    let mut trusted = topmost_trusted;
+    for hop in &mut hops {
+        hop.trusted = trusted;
+        trusted = trusted && hop.tls == TlsClass::Internal;
+    }
+
+    let counted = hops.get(counted_from..).unwrap_or_default();
     let mut counts = Counts::default();
     for hop in counted {
         count(&mut counts, hop.tls);
+        counts.claimed += usize::from(!hop.trusted);
     }
-    let skipped = total_fields.saturating_sub(fields.len().min(MAX_ANALYSED_FIELDS));
     counts.unknown += skipped;
     counts.hops += skipped;
+    counts.claimed += skipped;
 
     let verdict = verdict(live_hop.as_ref().map(|live| live.class), counted.iter().map(|hop| hop.tls), skipped);
     Analysis { live: live_hop, hops, counts, verdict }
@@ -150,7 +190,7 @@ fn count(counts: &mut Counts, class: TlsClass) {
     }
 }
 
-/// Applies the verdict rules: the first that holds wins.
+/// Applies the verdict rules: the first rule that applies wins.
 fn verdict(live: Option<TlsClass>, hops: impl Iterator<Item = TlsClass> + Clone, skipped: usize) -> Verdict {
     let Some(live) = live else { return Verdict::Unknown };
     let all = std::iter::once(live).chain(hops).chain(std::iter::repeat_n(TlsClass::Unknown, skipped.min(1)));
@@ -166,30 +206,162 @@ fn verdict(live: Option<TlsClass>, hops: impl Iterator<Item = TlsClass> + Clone,
     }
 }
 
-fn live_from_macros(tls: &LiveTls, trust: &Trust) -> LiveHop {
-    let internal =
-        tls.local_submission || tls.client_ip.is_some_and(|ip| trust.internal_networks.iter().any(|net| net.contains(&ip)));
-    let version = tls.tls_version.as_deref().filter(|value| !value.is_empty());
-    let (evidence, class, reason) = match version {
-        Some(version) => (normalise_version(version).unwrap_or("tls").to_string(), TlsClass::Encrypted, "tls_version macro is set"),
-        None if tls.tls_macros_requested => ("none".to_string(), TlsClass::Plaintext, "tls_version macro requested but not set"),
-        None => ("unknown".to_string(), TlsClass::Unknown, "the MTA did not accept macro requests"),
+/// Classifies one parsed field.
+fn classify(position: usize, mut line: ReceivedLine, trust: &Trust) -> Hop {
+    apply_tls_logging_hosts(&mut line, trust);
+
+    // A malformed field's address may come from a comment the sender wrote.
+    let ip = line.ip_addr.map(|ip| ip.to_canonical()).filter(|_| !line.malformed);
+    let from_tls_proxy = ip.is_some_and(|ip| in_networks(ip, &trust.tls_proxies));
+    let internal_reason = if from_tls_proxy { None } else { internal_reason(&line, ip, trust) };
+
+    let tls = if from_tls_proxy {
+        TlsClass::Unknown
+    } else if internal_reason.is_some() {
+        TlsClass::Internal
+    } else {
+        TlsClass::from(line.claim)
     };
+    Hop { position, line, tls, trusted: false, internal_reason, from_tls_proxy }
+}
+
+/// Turns a line that is `unknown` only because its MTA is not known to mark TLS into
+/// `plaintext` when its by host is listed in `tls_logging_hosts`.
+fn apply_tls_logging_hosts(line: &mut ReceivedLine, trust: &Trust) {
+    let eligible = line.basis == ClaimBasis::NoMark && line.local_handoff.is_none() && !line.provider_internal;
+    let Some(by) = line.by.as_deref().filter(|_| eligible) else { return };
+    if matches_host_list(by, &trust.tls_logging_hosts) {
+        line.evidence = format!("No TLS mark, and {by} is listed in tls_logging_hosts.");
+        line.claim = Claim::Plaintext;
+        line.basis = ClaimBasis::WriterMarksTls;
+    }
+}
+
+/// Returns why the hop is internal, or `None`. Malformed and unparsed lines never are.
+fn internal_reason(line: &ReceivedLine, ip: Option<IpAddr>, trust: &Trust) -> Option<String> {
+    if line.malformed || line.basis == ClaimBasis::TooLong {
+        return None;
+    }
+    if let Some(reason) = line.local_handoff {
+        return Some(["Local hand-off: ", reason, "."].concat());
+    }
+    if let Some(shape) = line.provider_shape {
+        return Some(["Provider-internal: ", shape, "."].concat());
+    }
+    if let Some(ip) = ip.filter(|&ip| in_networks(ip, &trust.internal_networks)) {
+        return Some(format!("The sending address {ip} is in internal_networks."));
+    }
+
+    // Only the reverse-DNS name the receiving server recorded counts: the HELO name (and
+    // Postfix's from name, which is the HELO) is whatever the client chose to say.
+    let verified_host = line.host.as_deref().filter(|_| !line.host_may_be_forged);
+    if let Some(name) = verified_host.filter(|name| matches_host_list(name, &trust.internal_hosts)) {
+        return Some(format!("The sending host {name} matches internal_hosts."));
+    }
+
+    same_organisation(line).map(|domain| format!("Both ends belong to {domain}."))
+}
+
+fn in_networks(ip: IpAddr, networks: &[IpNet]) -> bool {
+    networks.iter().any(|network| network.contains(&ip))
+}
+
+/// True when `name` matches an entry: exactly (case-insensitive, trailing dot ignored),
+/// or as a subdomain of a `*.domain` entry.
+fn matches_host_list(name: &str, patterns: &[String]) -> bool {
+    let name = name.trim().trim_end_matches('.');
+    patterns.iter().any(|pattern| match pattern.strip_prefix("*.") {
+        Some(domain) => {
+            let split = name.len().saturating_sub(domain.len());
+            name.len() > domain.len()
+                && name.get(split..).is_some_and(|tail| tail.eq_ignore_ascii_case(domain))
+                && name.get(..split).is_some_and(|head| head.ends_with('.'))
+        }
+        None => name.eq_ignore_ascii_case(pattern.trim_end_matches('.')),
+    })
+}
+
+/// Returns the registrable domain (or the host name) shared by both ends of the hop.
+///
+/// Only the reverse-DNS name counts on the sending side: the HELO name is the client's
+/// choice, and sendmail's `(may be forged)` name did not resolve back.
+fn same_organisation(line: &ReceivedLine) -> Option<String> {
+    let host = line.host.as_deref().filter(|_| !line.host_may_be_forged)?;
+    let by = line.by.as_deref()?;
+    let host = lower_name(host);
+    let by = lower_name(by);
+    let is_address = |name: &str| name.starts_with('[') || name.contains(':') || name.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.');
+    if is_address(&host) || is_address(&by) {
+        return None;
+    }
+    if host == by {
+        return Some(host.into_owned());
+    }
+    let domain = psl::domain_str(&host)?;
+    (psl::domain_str(&by) == Some(domain)).then(|| domain.to_string())
+}
+
+fn lower_name(name: &str) -> Cow<'_, str> {
+    let name = name.trim_end_matches('.');
+    if name.bytes().any(|byte| byte.is_ascii_uppercase()) { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) }
+}
+
+fn live_from_macros(tls: &LiveTls, trust: &Trust) -> LiveHop {
+    let present = |value: &Option<String>| value.as_deref().map(str::trim).filter(|value| !value.is_empty()).map(str::to_string);
+    let version = present(&tls.tls_version);
+    let cipher = present(&tls.cipher);
+    let proxy = !tls.local_submission && tls.client_ip.is_some_and(|ip| in_networks(ip.to_canonical(), &trust.tls_proxies));
+    let internal_client = tls.client_ip.is_some_and(|ip| in_networks(ip.to_canonical(), &trust.internal_networks));
+    let internal = tls.local_submission || (!proxy && internal_client);
+
+    let (evidence, class, reason) = if proxy {
+        ("unknown".to_string(), TlsClass::Unknown, "The client is a TLS-terminating proxy listed in tls_proxies.")
+    } else if let Some(version) = &version {
+        let token = normalise_version(version).unwrap_or("tls");
+        (token.to_string(), TlsClass::Encrypted, "The tls_version macro is set.")
+    } else if cipher.is_some() {
+        ("tls".to_string(), TlsClass::Encrypted, "The cipher macro is set without tls_version.")
+    } else if tls.tls_macros_requested {
+        ("none".to_string(), TlsClass::Plaintext, "The tls_version macro was requested and not set.")
+    } else {
+        ("unknown".to_string(), TlsClass::Unknown, "The MTA did not accept the macro requests.")
+    };
+
+    let encrypted = class == TlsClass::Encrypted;
+    let verify = match present(&tls.verify) {
+        Some(value) => Some(received::verify_token(&value)),
+        None if !encrypted => None,
+        // Postfix sends no {verify}; a subject means a client certificate was verified.
+        None if present(&tls.cert_subject).is_some() => Some("ok"),
+        None => Some("unknown"),
+    };
+    let bits = tls.cipher_bits.as_deref().and_then(leading_number);
+
     LiveHop {
         evidence,
         class: if internal { TlsClass::Internal } else { class },
-        cipher: tls.cipher.clone().filter(|value| !value.is_empty()),
-        bits: tls.cipher_bits.as_deref().and_then(|bits| bits.parse().ok()),
-        verify: None,
+        cipher,
+        bits,
+        verify: verify.map(str::to_string),
         reason: reason.to_string(),
     }
 }
 
+fn leading_number(text: &str) -> Option<u32> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    text.get(..digits.min(9))?.parse().ok()
+}
+
 fn live_from_field(top: &Hop) -> LiveHop {
-    let evidence = match top.line.claim {
-        Claim::Encrypted => top.line.tls_version.clone().unwrap_or_else(|| "tls".into()),
-        Claim::Plaintext => "none".into(),
-        Claim::Unknown => "unknown".into(),
+    let evidence = if top.from_tls_proxy {
+        "unknown".to_string()
+    } else {
+        match top.line.claim {
+            Claim::Encrypted => top.line.tls_version.clone().unwrap_or_else(|| "tls".into()),
+            Claim::Plaintext => "none".into(),
+            Claim::Unknown => "unknown".into(),
+        }
     };
     LiveHop {
         evidence,
@@ -197,18 +369,14 @@ fn live_from_field(top: &Hop) -> LiveHop {
         cipher: top.line.cipher.clone(),
         bits: top.line.bits,
         verify: top.line.verify.clone(),
-        reason: "topmost Received field".into(),
+        reason: ["From the topmost Received field: ", top.evidence()].concat(),
     }
 }
 
 /// Maps the version spellings MTAs use (`TLSv1.3`, `TLS1_3`, `TLSv1`) to `TLSv1.0`..`TLSv1.3`.
+///
+/// `SSLv3` maps to itself. OpenSSL's cipher family `TLSv1/SSLv3` is not a negotiated
+/// version and maps to `None`.
 pub fn normalise_version(version: &str) -> Option<&'static str> {
-    match version.trim().to_ascii_uppercase().replace(['_', '-'], ".").as_str() {
-        "TLSV1" | "TLSV1.0" | "TLS1.0" | "TLS1" => Some("TLSv1.0"),
-        "TLSV1.1" | "TLS1.1" => Some("TLSv1.1"),
-        "TLSV1.2" | "TLS1.2" => Some("TLSv1.2"),
-        "TLSV1.3" | "TLS1.3" => Some("TLSv1.3"),
-        "SSLV3" => Some("SSLv3"),
-        _ => None,
-    }
+    received::normalise_version(version)
 }

@@ -94,7 +94,7 @@ fn hop_json(hop: &Hop) -> Value {
         "verify": line.verify,
         "mta": line.mta,
         "trusted": hop.trusted,
-        "evidence": line.evidence,
+        "evidence": hop.evidence(),
     })
 }
 
@@ -153,5 +153,5 @@ fn write_hop(text: &mut String, hop: &Hop) {
         line.mta.unwrap_or("unrecognised"),
         if hop.trusted { "trusted" } else { "claim by others" },
     );
-    let _ = writeln!(text, "      evidence: {}", line.evidence);
+    let _ = writeln!(text, "      evidence: {}", hop.evidence());
 }

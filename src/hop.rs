@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// What a Received field itself records about TLS on its hop.
-#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Claim {
     /// The field records TLS (a version, a cipher, or a protocol word such as `ESMTPS`).
@@ -13,6 +13,7 @@ pub enum Claim {
     /// The writer is known to record TLS whenever it is used, and this field records none.
     Plaintext,
     /// Nothing can be concluded: an unknown writer, a malformed field, or a shape that never records TLS.
+    #[default]
     Unknown,
 }
 

@@ -4,7 +4,7 @@ mod protocol;
 
 use protocol::{POSTFIX_TLS_MACROS, inserted_header, start, transaction};
 
-const POSTFIX_TLS_FIELD: &str = "from out.example.net (out.example.net [198.51.100.20])\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\n\t(No client certificate requested)\n\tby relay.example.net (Postfix) with ESMTPS id 4Xk9Lm2QzRz1xyZ\n\tfor <bob@example.org>; Mon,  3 Feb 2025 13:32:13 +0000 (UTC)";
+const POSTFIX_TLS_FIELD: &str = "from out.example.net (out.example.net [198.51.100.20])\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\n\t(No client certificate requested)\n\tby relay.example.com (Postfix) with ESMTPS id 4Xk9Lm2QzRz1xyZ\n\tfor <bob@example.org>; Mon,  3 Feb 2025 13:32:13 +0000 (UTC)";
 
 const POSTFIX_PLAIN_FIELD: &str = "from old.example.com (old.example.com [203.0.113.5])\n\tby out.example.net (Postfix) with ESMTP id 3C4D5E6F7A\n\tfor <bob@example.org>; Mon,  3 Feb 2025 13:32:10 +0000 (UTC)";
 
