@@ -132,6 +132,15 @@ impl Session {
         }
     }
 
+    /// Forgets the SMTP connection: client, live TLS state and any message in progress. The
+    /// negotiated options and the configuration snapshot stay for the next connection.
+    fn end_connection(&mut self) {
+        self.client_ip = None;
+        self.local_submission = false;
+        self.live = LiveTls::default();
+        self.message = None;
+    }
+
     /// Returns `Noreply` where it was negotiated for this stage, else `Continue`.
     fn proceed(&self, stage: ProtoOpts) -> Status {
         if self.noreply.contains(stage) { Status::Noreply } else { Status::Continue }
@@ -176,7 +185,11 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
         })
         .on_close(|cx| {
             Box::pin(async move {
-                cx.data = None;
+                // After QUIT_NC the MTA reuses this milter connection for its next client, so
+                // only the state of the SMTP connection ends here.
+                if let Some(session) = cx.data.as_mut() {
+                    session.end_connection();
+                }
                 Status::Continue
             })
         })
