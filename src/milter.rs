@@ -28,8 +28,9 @@ const REQUESTED_MACROS: [(MacroStage, &str); 5] = [
     (MacroStage::Eom, "i"),
 ];
 
-/// Stages whose reply the milter never needs, skipped when the MTA allows it. RCPT is not
-/// among them: policy rules reject or tempfail single recipients there.
+/// Stages whose reply the milter never needs, skipped when the MTA allows it. RCPT is among
+/// them only when no policy rule is configured: rules reject, tempfail or defer single
+/// recipients there.
 const NOREPLY_STAGES: ProtoOpts =
     ProtoOpts::NOREPLY_CONNECT.union(ProtoOpts::NOREPLY_HELO).union(ProtoOpts::NOREPLY_MAIL).union(ProtoOpts::NOREPLY_HEADER);
 
@@ -217,9 +218,21 @@ fn handle_negotiate(shared: &Arc<Shared>, cx: &mut NegotiateContext<Session>, ac
             }
         }
         session.macro_requests = true;
+
+        // The TLS macros are requested at MAIL too, so the HELO stage adds nothing but a
+        // packet per connection. Without macro requests it stays: MTAs send the TLS macros
+        // at HELO by default.
+        if opts.contains(ProtoOpts::NO_HELO) {
+            cx.requested_opts |= ProtoOpts::NO_HELO;
+            cx.requested_macros.remove(&MacroStage::Helo);
+        }
     }
 
-    session.noreply = NOREPLY_STAGES & opts;
+    let mut noreply = NOREPLY_STAGES;
+    if session.config.policies.is_empty() {
+        noreply |= ProtoOpts::NOREPLY_RCPT;
+    }
+    session.noreply = noreply & opts;
     cx.requested_opts |= session.noreply;
 
     cx.data = Some(session);
@@ -315,13 +328,18 @@ fn handle_rcpt(cx: &mut indymilter::Context<Session>, args: &[CString]) -> Statu
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
+    let proceed = session.proceed(ProtoOpts::NOREPLY_RCPT);
+    let config = Arc::clone(&session.config);
+    if config.policies.is_empty() {
+        return proceed;
+    }
+
     let queue_id = queue_id(&cx.macros);
     let recipient = envelope_address(args);
     let live = live_hop(session);
-    let config = Arc::clone(&session.config);
     let local_submission = session.local_submission;
     let Some(message) = session.message.as_mut() else {
-        return Status::Continue;
+        return proceed;
     };
 
     let envelope = Envelope {
@@ -335,7 +353,7 @@ fn handle_rcpt(cx: &mut indymilter::Context<Session>, args: &[CString]) -> Statu
     // Mail the MTA submits itself is never rejected at RCPT: Postfix would keep it queued.
     if local_submission {
         message.rule.get_or_insert_with(|| rule.clone());
-        return Status::Continue;
+        return proceed;
     }
 
     if rule.rejects_at_rcpt(&live, config.dry_run) {
@@ -359,7 +377,7 @@ fn handle_rcpt(cx: &mut indymilter::Context<Session>, args: &[CString]) -> Statu
         }
         Some(_) => {}
     }
-    Status::Continue
+    proceed
 }
 
 fn handle_header(cx: &mut indymilter::Context<Session>, name: CString, value: CString) -> Status {

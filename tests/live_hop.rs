@@ -3,7 +3,7 @@
 
 mod protocol;
 
-use indymilter_test::{Actions, Status, TestConnection};
+use indymilter_test::{Actions, ProtoOpts, Status, TestConnection};
 use protocol::{POSTFIX_TLS_MACROS, inserted_header, start, transaction};
 
 const EXTERNAL: &str = "[trust]\ninternal_networks = []\n[header]\nauthserv_id = \"mx.test.example\"\n";
@@ -71,12 +71,39 @@ async fn macros_are_requested_per_stage() {
     let milter = start(EXTERNAL).await;
 
     let conn = TestConnection::open(milter.addr).await.unwrap();
-    let helo = conn.requested_macros().get(&indymilter_test::MacroStage::Helo).unwrap();
     let mail = conn.requested_macros().get(&indymilter_test::MacroStage::Mail).unwrap();
 
-    assert!(helo.to_str().unwrap().contains("{tls_version}"));
     assert!(mail.to_str().unwrap().contains("{tls_version}"));
+    assert!(conn.negotiated_opts().contains(ProtoOpts::NO_HELO), "the HELO stage is not needed");
+    assert!(conn.negotiated_opts().contains(ProtoOpts::NOREPLY_RCPT), "no rule answers at RCPT");
     assert!(conn.negotiated_actions().contains(Actions::ADD_HEADER | Actions::CHANGE_HEADER));
+    conn.close().await.unwrap();
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn helo_macros_requested_when_helo_needed() {
+    let milter = start(EXTERNAL).await;
+
+    let conn = TestConnection::configure()
+        .available_opts(ProtoOpts::all() - ProtoOpts::NO_HELO)
+        .open_tcp(milter.addr)
+        .await
+        .unwrap();
+    let helo = conn.requested_macros().get(&indymilter_test::MacroStage::Helo).unwrap();
+
+    assert!(helo.to_str().unwrap().contains("{tls_version}"));
+    conn.close().await.unwrap();
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn rcpt_answered_when_rules_exist() {
+    let milter = start(&format!("{EXTERNAL}[[policy]]\nname = \"any\"\n")).await;
+
+    let conn = TestConnection::open(milter.addr).await.unwrap();
+
+    assert!(!conn.negotiated_opts().contains(ProtoOpts::NOREPLY_RCPT));
     conn.close().await.unwrap();
     milter.stop().await.unwrap().unwrap();
 }

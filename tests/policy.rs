@@ -3,7 +3,7 @@
 
 mod protocol;
 
-use indymilter_test::{EomAction, MacroStage, Status, TestConnection};
+use indymilter_test::{EomAction, Status, TestConnection};
 use protocol::{POSTFIX_TLS_MACROS, inserted_header, start};
 use std::net::IpAddr;
 
@@ -41,11 +41,8 @@ const PLAIN_FIELD: &str = "from old.example.com (old.example.com [203.0.113.5])\
 async fn session(addr: std::net::SocketAddr, client: (IpAddr, u16), tls: bool, sender: &str) -> TestConnection {
     let mut conn = TestConnection::open(addr).await.unwrap();
     conn.connect("client.example.net", client).await.unwrap();
-    if tls {
-        conn.macros(MacroStage::Helo, POSTFIX_TLS_MACROS).await.unwrap();
-    }
-    conn.helo("client.example.net").await.unwrap();
-    conn.mail([sender]).await.unwrap();
+    let macros: &[(&str, &str)] = if tls { &POSTFIX_TLS_MACROS } else { &[] };
+    protocol::helo_and_mail(&mut conn, macros, sender).await;
     conn
 }
 

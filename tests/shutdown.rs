@@ -17,9 +17,7 @@ async fn open_transaction(addr: std::net::SocketAddr) -> TestConnection {
         | ProtoOpts::NOREPLY_HEADER;
     let mut conn = TestConnection::configure().available_opts(ProtoOpts::all() - noreply).open_tcp(addr).await.unwrap();
     conn.connect("client.example.net", ([192, 0, 2, 1], 40000)).await.unwrap();
-    conn.macros(indymilter_test::MacroStage::Helo, POSTFIX_TLS_MACROS).await.unwrap();
-    conn.helo("client.example.net").await.unwrap();
-    conn.mail(["<a@example.net>"]).await.unwrap();
+    protocol::helo_and_mail(&mut conn, &POSTFIX_TLS_MACROS, "<a@example.net>").await;
     conn
 }
 

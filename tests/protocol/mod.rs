@@ -55,6 +55,21 @@ impl Milter {
 pub const POSTFIX_TLS_MACROS: [(&str, &str); 3] =
     [("{tls_version}", "TLSv1.3"), ("{cipher}", "TLS_AES_256_GCM_SHA384"), ("{cipher_bits}", "256")];
 
+/// Sends HELO and MAIL as an MTA does after negotiation: the TLS macros go with HELO when the
+/// milter takes the HELO stage, else with MAIL, where the milter requested them.
+pub async fn helo_and_mail(conn: &mut TestConnection, tls_macros: &[(&str, &str)], sender: &str) {
+    let helo_declined = conn.negotiated_opts().contains(indymilter_test::ProtoOpts::NO_HELO);
+    let stage = if helo_declined { indymilter_test::MacroStage::Mail } else { indymilter_test::MacroStage::Helo };
+
+    if !tls_macros.is_empty() {
+        conn.macros(stage, tls_macros.iter().copied()).await.unwrap();
+    }
+    if !helo_declined {
+        conn.helo("client.example.net").await.unwrap();
+    }
+    conn.mail([sender]).await.unwrap();
+}
+
 /// Runs one transaction from an external client with the given HELO macros and header
 /// fields, and returns the end-of-message actions and status.
 pub async fn transaction(
@@ -65,11 +80,7 @@ pub async fn transaction(
 ) -> (EomActions, Status) {
     let mut conn = TestConnection::open(milter.addr).await.unwrap();
     conn.connect("client.example.net", (client.parse::<std::net::IpAddr>().unwrap(), 40000)).await.unwrap();
-    if !helo_macros.is_empty() {
-        conn.macros(indymilter_test::MacroStage::Helo, helo_macros.iter().copied()).await.unwrap();
-    }
-    conn.helo("client.example.net").await.unwrap();
-    conn.mail(["<alice@example.net>"]).await.unwrap();
+    helo_and_mail(&mut conn, helo_macros, "<alice@example.net>").await;
     conn.rcpt(["<bob@example.org>"]).await.unwrap();
     conn.macros(indymilter_test::MacroStage::Data, [("i", "4ABCD1234")]).await.unwrap();
     for (name, value) in headers {
