@@ -207,13 +207,20 @@ impl Config {
     ///
     /// As for [`Config::load`].
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let file: FileConfig = config::Config::builder()
+        let built = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .build()
-            .and_then(|built| built.try_deserialize())
             .map_err(|error| parse_error(error, text, path))?;
 
+        // The config crate converts between types ("yes" to true, 0o660 to "432"), so every
+        // value's TOML type is checked before that conversion can hide a mistake.
         let checker = Checker { text, path };
+        let root: config::Map<String, config::Value> =
+            built.clone().try_deserialize().map_err(|error| parse_error(error, text, path))?;
+        checker.check_types(&root)?;
+
+        let file: FileConfig = built.try_deserialize().map_err(|error| parse_error(error, text, path))?;
+
         checker.check(file)
     }
 }
@@ -400,6 +407,82 @@ fn find_policy_key_line(text: &str, index: usize, key: &str) -> Option<usize> {
     header_line
 }
 
+/// The TOML types keys take.
+#[derive(Clone, Copy)]
+enum ValueType {
+    Boolean,
+    Integer,
+    String,
+    Strings,
+}
+
+impl ValueType {
+    fn description(self) -> &'static str {
+        match self {
+            Self::Boolean => "true or false",
+            Self::Integer => "a whole number",
+            Self::String => "a quoted string",
+            Self::Strings => "a list of quoted strings, such as [\"a\", \"b\"]",
+        }
+    }
+}
+
+fn section_key_type(section: &str, key: &str) -> Option<ValueType> {
+    let kind = match (section, key) {
+        ("milter", "socket" | "socket_mode") => ValueType::String,
+        ("milter", "max_connections" | "connection_timeout" | "shutdown_timeout") => ValueType::Integer,
+        ("header", "authserv_id") | ("log", "level" | "destination") => ValueType::String,
+        ("trust", "internal_networks" | "internal_hosts" | "tls_logging_hosts" | "tls_proxies") => ValueType::Strings,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+fn policy_key_type(key: &str) -> Option<ValueType> {
+    let kind = match key {
+        "name" | "authenticated" | "min_tls_version" | "chain" | "action" | "reply" => ValueType::String,
+        "senders" | "recipients" | "clients" => ValueType::Strings,
+        "require_tls" | "require_verified_cert" | "dry_run" => ValueType::Boolean,
+        "min_cipher_bits" => ValueType::Integer,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// Returns a value as it would be written in TOML, for error messages.
+fn describe_value(value: &config::Value) -> String {
+    match &value.kind {
+        config::ValueKind::Nil => "nothing".into(),
+        config::ValueKind::Boolean(flag) => flag.to_string(),
+        config::ValueKind::I64(number) => number.to_string(),
+        config::ValueKind::I128(number) => number.to_string(),
+        config::ValueKind::U64(number) => number.to_string(),
+        config::ValueKind::U128(number) => number.to_string(),
+        config::ValueKind::Float(number) => number.to_string(),
+        config::ValueKind::String(text) => format!("{text:?}"),
+        config::ValueKind::Table(_) => "a table".into(),
+        config::ValueKind::Array(_) => "a list".into(),
+    }
+}
+
+/// A value already written out, shown without further quoting.
+struct DisplayValue(String);
+
+impl fmt::Debug for DisplayValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Returns the name of the `index`-th rule for messages, or `#N` before it is known.
+fn policy_name(_value: &config::Value, index: usize, text: &str) -> String {
+    let header = find_policy_key_line(text, index, "name");
+    header
+        .and_then(|line| text.lines().nth(line - 1))
+        .and_then(|line| line.split_once('=').map(|(_, value)| value.trim().trim_matches('"').to_string()))
+        .unwrap_or_else(|| format!("#{}", index + 1))
+}
+
 struct Checker<'a> {
     text: &'a str,
     path: &'a Path,
@@ -416,6 +499,74 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks the TOML type of every known key; unknown keys are left to the deserialiser.
+    fn check_types(&self, root: &config::Map<String, config::Value>) -> Result<(), ConfigError> {
+        for (key, value) in root {
+            match key.as_str() {
+                "dry_run" => self.expect_kind(key, value, ValueType::Boolean, None)?,
+                "milter" | "header" | "log" | "trust" => {
+                    let table = self.expect_table(key, value)?;
+                    for (name, value) in table {
+                        if let Some(kind) = section_key_type(key, name) {
+                            self.expect_kind(&format!("{key}.{name}"), value, kind, None)?;
+                        }
+                    }
+                }
+                "policy" => {
+                    let config::ValueKind::Array(rules) = &value.kind else {
+                        return Err(self.error("policy", DisplayValue(describe_value(value)), "expected [[policy]] tables: write each rule as [[policy]], not [policy]"));
+                    };
+                    for (index, rule) in rules.iter().enumerate() {
+                        let config::ValueKind::Table(table) = &rule.kind else {
+                            return Err(self.error("policy", DisplayValue(describe_value(rule)), "expected [[policy]] tables"));
+                        };
+                        for (name, value) in table {
+                            if let Some(kind) = policy_key_type(name) {
+                                self.expect_kind(name, value, kind, Some(index))?;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn expect_table<'v>(&self, key: &str, value: &'v config::Value) -> Result<&'v config::Map<String, config::Value>, ConfigError> {
+        match &value.kind {
+            config::ValueKind::Table(table) => Ok(table),
+            _ => Err(self.error(key, DisplayValue(describe_value(value)), format!("expected a [{key}] table"))),
+        }
+    }
+
+    /// Fails unless `value` has the TOML type `kind`. `policy` is the index of the
+    /// `[[policy]]` table the key belongs to, if any.
+    fn expect_kind(&self, key: &str, value: &config::Value, kind: ValueType, policy: Option<usize>) -> Result<(), ConfigError> {
+        let matches = match (&value.kind, kind) {
+            (config::ValueKind::Boolean(_), ValueType::Boolean) => true,
+            (config::ValueKind::I64(_) | config::ValueKind::U64(_) | config::ValueKind::I128(_) | config::ValueKind::U128(_), ValueType::Integer) => true,
+            (config::ValueKind::String(_), ValueType::String) => true,
+            (config::ValueKind::Array(items), ValueType::Strings) => items.iter().all(|item| matches!(item.kind, config::ValueKind::String(_))),
+            _ => false,
+        };
+        if matches {
+            return Ok(());
+        }
+
+        let mut message = format!("expected {}", kind.description());
+        if key.ends_with("socket_mode") && matches!(value.kind, config::ValueKind::I64(_)) {
+            message.push_str(" (quote the mode: an unquoted 0o660 is the number 432)");
+        }
+        match policy {
+            Some(index) => {
+                let name = policy_name(value, index, self.text);
+                Err(self.policy_error(index, &name, key, DisplayValue(describe_value(value)), &message))
+            }
+            None => Err(self.error(key, DisplayValue(describe_value(value)), message)),
+        }
+    }
+
     fn check(&self, file: FileConfig) -> Result<Config, ConfigError> {
         let mut config = Config { path: Some(self.path.to_path_buf()), ..Config::default() };
 
@@ -429,7 +580,7 @@ impl Checker<'_> {
         }
         if let Some(mode) = milter.socket_mode {
             config.socket_mode = parse_mode(&mode).ok_or_else(|| {
-                self.error("milter.socket_mode", &mode, "expected an octal mode of three or four digits such as \"0660\"")
+                self.error("milter.socket_mode", &mode, "expected an octal mode from \"0000\" to \"0777\" such as \"0660\"")
             })?;
         }
         if let Some(count) = milter.max_connections {
@@ -663,7 +814,8 @@ fn parse_mode(text: &str) -> Option<u32> {
     if !(3..=4).contains(&digits.len()) || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
         return None;
     }
-    u32::from_str_radix(digits, 8).ok()
+    // Permission bits only: set-user-ID, set-group-ID and sticky bits mean nothing on a socket.
+    u32::from_str_radix(digits, 8).ok().filter(|mode| *mode <= 0o777)
 }
 
 #[cfg(test)]
@@ -738,6 +890,43 @@ mod tests {
     fn invalid_toml_gives_line() {
         let error = load("[milter]\nsocket = \n").unwrap_err();
         assert_eq!(error.line, Some(2), "{error}");
+    }
+
+    #[test]
+    fn unquoted_mode_is_rejected() {
+        let error = load("[milter]\nsocket_mode = 0o660\n").unwrap_err();
+        assert_eq!(error.line, Some(2));
+        assert!(error.to_string().contains("quote the mode"), "{error}");
+    }
+
+    #[test]
+    fn string_for_boolean_is_rejected() {
+        let error = load("dry_run = \"yes\"\n").unwrap_err();
+        assert_eq!(error.key.as_deref(), Some("dry_run"));
+    }
+
+    #[test]
+    fn string_for_integer_is_rejected() {
+        assert!(load("[milter]\nmax_connections = \"100\"\n").is_err());
+        assert!(load("[milter]\nshutdown_timeout = 1.5\n").is_err());
+    }
+
+    #[test]
+    fn policy_key_types_are_checked() {
+        let error = load("[[policy]]\nname = \"p\"\nsenders = \"bank.example\"\n").unwrap_err();
+        assert_eq!(error.line, Some(3));
+        assert!(error.to_string().contains("policy \"p\" senders"), "{error}");
+    }
+
+    #[test]
+    fn single_policy_table_is_rejected() {
+        let error = load("[policy]\nname = \"p\"\n").unwrap_err();
+        assert!(error.to_string().contains("[[policy]]"), "{error}");
+    }
+
+    #[test]
+    fn special_mode_bits_are_rejected() {
+        assert!(load("[milter]\nsocket_mode = \"7777\"\n").is_err());
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub const HEADER_NAME: &str = "X-Transport-Security";
 /// Maximum length of one value taken from the wire (a cipher name, a rule name).
 const MAX_VALUE_LEN: usize = 64;
 
+/// Maximum length of the authserv-id, as the configuration allows.
+const MAX_AUTHSERV_ID_LEN: usize = 255;
+
 /// Maximum length of the trailing comment.
 const MAX_COMMENT_LEN: usize = 200;
 
@@ -43,7 +46,14 @@ pub struct PolicyTag {
 /// header actions take.
 pub fn render(authserv_id: &str, analysis: &Analysis, policy: Option<&PolicyTag>, comment: Option<&str>) -> String {
     let mut tokens: Vec<String> = Vec::with_capacity(16);
-    tokens.push(format!("{};", sanitise(authserv_id).unwrap_or_else(|| "localhost".into())));
+    // The authserv-id is the operator's, checked when the configuration is read, and is kept
+    // whole: filters match on all of it.
+    let id: String = authserv_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(MAX_AUTHSERV_ID_LEN)
+        .collect();
+    tokens.push(format!("{};", if id.is_empty() { "localhost" } else { &id }));
     tokens.push("v=1".into());
     tokens.push(format!("tls={}", analysis.verdict));
 
@@ -240,6 +250,13 @@ mod tests {
     fn comment_keeps_parentheses_balanced() {
         let value = unfold(&render("mx", &analysis("X"), None, Some("hop 2 (forged?) said \\ ESMTPS")));
         assert!(value.ends_with("(hop 2 forged? said ESMTPS)"), "{value}");
+    }
+
+    #[test]
+    fn long_authserv_id_is_kept_whole() {
+        let id = format!("{}.example.org", "a".repeat(70));
+        let value = render(&id, &analysis("X"), None, None);
+        assert!(unfold(&value).starts_with(&format!("{id}; v=1 ")), "{value}");
     }
 
     #[test]
