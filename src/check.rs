@@ -19,6 +19,23 @@ pub struct Report {
     pub analysis: Analysis,
     /// The field value the milter would add for the same live state.
     pub header: String,
+    /// Incoming `X-Transport-Security` fields, which the milter would delete as forged.
+    pub forged: usize,
+}
+
+/// True when the input starts with a header field (after an optional mbox `From ` line), so
+/// a binary or text file is not read as a message without header fields.
+fn starts_with_header_field(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    if rest.starts_with(b"From ") {
+        rest = rest.iter().position(|&byte| byte == b'\n').map_or(&[][..], |end| &rest[end + 1..]);
+    }
+
+    let first_line = rest.split(|&byte| byte == b'\n').next().unwrap_or_default();
+    match first_line.iter().position(|&byte| byte == b':') {
+        Some(colon) if colon > 0 => first_line[..colon].iter().all(|byte| (33..=126).contains(byte)),
+        _ => false,
+    }
 }
 
 /// Analyses one message.
@@ -27,6 +44,10 @@ pub struct Report {
 ///
 /// Returns a message when `bytes` has no header fields, so it cannot be a message.
 pub fn check_message(bytes: &[u8], source: &str, config: &Config) -> Result<Report, String> {
+    if !starts_with_header_field(bytes) {
+        return Err("not a message: the first line is not a header field".into());
+    }
+
     let parser = MessageParser::new().with_message_ids().header_raw(HeaderName::Received);
     let message = parser.parse(bytes).ok_or_else(|| "not a message: no header fields".to_string())?;
     if message.headers().is_empty() {
@@ -52,11 +73,18 @@ pub fn check_message(bytes: &[u8], source: &str, config: &Config) -> Result<Repo
     let comment = header::comment_for(&analysis, true);
     let header = header::render(&config.authserv_id, &analysis, None, comment.as_deref());
 
+    let forged = message
+        .headers()
+        .iter()
+        .filter(|field| field.name.as_str().eq_ignore_ascii_case(HEADER_NAME))
+        .count();
+
     Ok(Report {
         source: source.to_string(),
         message_id: message.message_id().map(str::to_string),
         analysis,
         header,
+        forged,
     })
 }
 
@@ -69,6 +97,7 @@ pub fn to_json(report: &Report) -> Value {
         "live": Value::Null,
         "hops": report.analysis.hops.iter().map(hop_json).collect::<Vec<_>>(),
         "header": report.header,
+        "forged_headers": report.forged,
     })
 }
 
@@ -120,11 +149,15 @@ pub fn to_text(report: &Report) -> String {
 
     let analysis = &report.analysis;
     let counts = &analysis.counts;
+    let hops = if counts.hops == 1 { "hop" } else { "hops" };
     let _ = writeln!(
         text,
-        "  verdict: {} ({} hops below the live hop: {} encrypted, {} plaintext, {} internal, {} unknown; {} claimed)",
+        "  verdict: {} ({} {hops} below the live hop: {} encrypted, {} plaintext, {} internal, {} unknown; {} claimed)",
         analysis.verdict, counts.hops, counts.encrypted, counts.plaintext, counts.internal, counts.unknown, counts.claimed,
     );
+    if report.forged > 0 {
+        let _ = writeln!(text, "  {} incoming {HEADER_NAME} fields: forged, the milter deletes them", report.forged);
+    }
     let _ = writeln!(text, "  {HEADER_NAME}: {}", report.header.replace('\n', "\n  "));
     text
 }
@@ -136,7 +169,7 @@ fn write_hop(text: &mut String, hop: &Hop) {
     let ip = line.ip.as_deref().map(|ip| format!(" [{ip}]")).unwrap_or_default();
     let by = line.by.as_deref().unwrap_or(unknown);
     let protocol = line.protocol.as_deref().map(|protocol| format!(" with {protocol}")).unwrap_or_default();
-    let role = if hop.position == 1 { "  (live hop)" } else { "" };
+    let role = if hop.position == 1 { " (live hop)" } else { "" };
     let _ = writeln!(text, "  [{}] from {from}{ip} by {by}{protocol}{role}", hop.position);
 
     let mut tls = Vec::new();
