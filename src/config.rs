@@ -116,6 +116,8 @@ pub struct Config {
     pub policies: Vec<Rule>,
     /// The rule for messages that match no configured rule.
     pub default_policy: Rule,
+    /// Settings that are valid but probably not what was meant, for the log and `--check-config`.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Config {
@@ -136,6 +138,7 @@ impl Default for Config {
             trust: Trust::default(),
             policies: Vec::new(),
             default_policy: Rule::default_rule(),
+            warnings: Vec::new(),
         };
         config.trust.internal_networks = default_internal_networks();
         config
@@ -641,6 +644,20 @@ impl Checker<'_> {
             if !names.insert(rule.name.clone()) || rule.name == crate::policy::DEFAULT_RULE {
                 return Err(self.policy_error(index, &rule.name, "name", &rule.name, "rule names must be unique and not \"default\""));
             }
+            let enforcing = rule.action != Action::Tag;
+            let has_requirements = rule.require_tls
+                || rule.min_tls_version.is_some()
+                || rule.min_cipher_bits.is_some()
+                || rule.require_verified_cert
+                || rule.chain != ChainRequirement::Any;
+            if enforcing && !has_requirements {
+                config.warnings.push(format!(
+                    "{}: policy {:?} has action {:?} but no requirement, so it never acts; set require_tls, a floor or chain",
+                    self.path.display(),
+                    rule.name,
+                    rule.action.as_str(),
+                ));
+            }
             config.policies.push(rule);
         }
 
@@ -927,6 +944,13 @@ mod tests {
     #[test]
     fn special_mode_bits_are_rejected() {
         assert!(load("[milter]\nsocket_mode = \"7777\"\n").is_err());
+    }
+
+    #[test]
+    fn rule_without_requirement_warns() {
+        let config = load("[[policy]]\nname = \"p\"\naction = \"reject\"\n").unwrap();
+        assert_eq!(config.warnings.len(), 1);
+        assert!(config.warnings[0].contains("never acts"), "{:?}", config.warnings);
     }
 
     #[test]

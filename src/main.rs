@@ -151,6 +151,9 @@ fn run_daemon(config_path: Option<&Path>, socket: Option<&str>, check_only: bool
     }
 
     if check_only {
+        for warning in &config.warnings {
+            eprintln!("tls-milter: warning: {warning}");
+        }
         print!("{}", config.describe());
         return ExitCode::SUCCESS;
     }
@@ -189,6 +192,9 @@ async fn serve(config: Config, socket_override: Option<SocketSpec>, log: logging
     let bound = socket.local_spec().map(|spec| spec.to_string()).unwrap_or_else(|_| config.socket.to_string());
     let source = config.path.as_ref().map_or("built-in defaults".to_string(), |path| path.display().to_string());
     info!("tls-milter {} listening on {bound}, configuration from {source}", env!("CARGO_PKG_VERSION"));
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
 
     let (reload_sender, reload) = mpsc::channel(4);
     let mut current = config.clone();
@@ -245,6 +251,9 @@ fn reload_config(current: &Config, socket_override: Option<&SocketSpec>, log: &l
         warn!("SIGHUP: log.destination changed; the new value takes effect after a restart");
     }
 
+    for warning in &new.warnings {
+        warn!("SIGHUP: {warning}");
+    }
     info!("SIGHUP: configuration reloaded from {}; new connections use it", path.display());
     Some(new)
 }
