@@ -231,7 +231,7 @@ fn apply_tls_logging_hosts(line: &mut ReceivedLine, trust: &Trust) {
     let eligible = line.basis == ClaimBasis::NoMark && line.local_handoff.is_none() && !line.provider_internal;
     let Some(by) = line.by.as_deref().filter(|_| eligible) else { return };
     if matches_host_list(by, &trust.tls_logging_hosts) {
-        line.evidence = format!("No TLS mark, and {by} is listed in tls_logging_hosts.");
+        line.evidence = format!("No TLS mark, and {by} is listed in tls_logging_hosts.").into();
         line.claim = Claim::Plaintext;
         line.basis = ClaimBasis::WriterMarksTls;
     }

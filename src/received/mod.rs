@@ -20,6 +20,7 @@ use crate::hop::Claim;
 use fields::Fields;
 use rules::MtaRule;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::net::IpAddr;
 use tls::TlsDetails;
 
@@ -55,7 +56,7 @@ pub struct ReceivedLine {
     pub mta: Option<&'static str>,
     pub claim: Claim,
     /// One short sentence naming the rule that decided `claim`.
-    pub evidence: String,
+    pub evidence: Cow<'static, str>,
     /// The reason the hop never touched a network (`with local`, LMTP over a unix socket, ...), if it did not.
     pub local_handoff: Option<&'static str>,
     /// True for a provider-internal shape, such as Gmail's from-less `by <address> with SMTP id`.
@@ -198,7 +199,7 @@ fn parse_with<'a>(raw: &'a str, tokens: &mut Vec<lexer::Token<'a>>) -> ReceivedL
 
 fn too_long(length: usize) -> ReceivedLine {
     ReceivedLine {
-        evidence: format!("The field is {length} bytes, over the {MAX_FIELD_LEN}-byte limit, so it was not parsed."),
+        evidence: format!("The field is {length} bytes, over the {MAX_FIELD_LEN}-byte limit, so it was not parsed.").into(),
         basis: ClaimBasis::TooLong,
         ..ReceivedLine::default()
     }
@@ -277,33 +278,36 @@ fn collect_marks<'a>(fields: &Fields<'a>) -> Marks<'a> {
 }
 
 fn decide_claim(line: &mut ReceivedLine, fields: &Fields<'_>, rule: Option<&MtaRule>, marks: &Marks<'_>) {
-    let with_word = line.protocol.clone().unwrap_or_default();
+    // Taken out and put back below, so the evidence can borrow it without a copy.
+    let protocol = line.protocol.take();
+    let with_word = protocol.as_deref().unwrap_or_default();
     let key = line.transmission_type;
     let marking_rule = rule.filter(|rule| key.is_some_and(|key| rule.marks_tls_with.contains(&key)));
 
     let (claim, basis, evidence) = if let Some(reason) = fields.malformed {
-        (Claim::Unknown, ClaimBasis::Malformed, sentence(&["Malformed field (", reason, "), so nothing in it counts."]))
+        (Claim::Unknown, ClaimBasis::Malformed, sentence(&["Malformed field (", reason, "), so nothing in it counts."]).into())
     } else if let Some(mark) = marks.receiver {
         let mut details = marks.receiver_details;
         details.merge(marks.sender_details);
         set_details(line, details, marks.postfix_verify);
-        (Claim::Encrypted, ClaimBasis::TlsMark, receiver_evidence(mark, &with_word))
+        (Claim::Encrypted, ClaimBasis::TlsMark, receiver_evidence(mark, with_word))
     } else if let (Some(shape), Some(rule)) = (marks.sender, marking_rule) {
-        let evidence = sentence(&[rule.name, " marks TLS in ", &with_word, " whenever it is used, so the ", shape, " before the by host is not its own."]);
-        (Claim::Plaintext, ClaimBasis::Contradicted, evidence)
+        let evidence = sentence(&[rule.name, " marks TLS in ", with_word, " whenever it is used, so the ", shape, " before the by host is not its own."]);
+        (Claim::Plaintext, ClaimBasis::Contradicted, evidence.into())
     } else if let Some(shape) = marks.sender {
         set_details(line, marks.sender_details, marks.postfix_verify);
-        (Claim::Encrypted, ClaimBasis::TlsMark, sentence(&["A ", shape, " before the by host records TLS."]))
+        (Claim::Encrypted, ClaimBasis::TlsMark, comment_evidence(shape, "before"))
     } else if let Some(rule) = marking_rule {
-        (Claim::Plaintext, ClaimBasis::WriterMarksTls, sentence(&["No TLS mark, and ", rule.name, " marks TLS whenever it uses ", &with_word, "."]))
+        (Claim::Plaintext, ClaimBasis::WriterMarksTls, sentence(&["No TLS mark, and ", rule.name, " marks TLS whenever it uses ", with_word, "."]).into())
     } else if fields.with_word.is_none() {
-        (Claim::Unknown, ClaimBasis::NoProtocol, "No TLS mark and no with clause.".to_string())
+        (Claim::Unknown, ClaimBasis::NoProtocol, Cow::Borrowed("No TLS mark and no with clause."))
     } else if let Some(rule) = rule {
-        (Claim::Unknown, ClaimBasis::NoMark, sentence(&["No TLS mark, and ", rule.name, " is not known to mark TLS with ", &with_word, "."]))
+        (Claim::Unknown, ClaimBasis::NoMark, sentence(&["No TLS mark, and ", rule.name, " is not known to mark TLS with ", with_word, "."]).into())
     } else {
-        (Claim::Unknown, ClaimBasis::NoMark, sentence(&["No TLS mark, and the MTA is unknown, so ", &with_word, " proves nothing."]))
+        (Claim::Unknown, ClaimBasis::NoMark, sentence(&["No TLS mark, and the MTA is unknown, so ", with_word, " proves nothing."]).into())
     };
 
+    line.protocol = protocol;
     line.claim = claim;
     line.basis = basis;
     line.evidence = evidence;
@@ -325,12 +329,77 @@ fn set_details(line: &mut ReceivedLine, details: TlsDetails<'_>, postfix_verify:
     line.verify = details.verify.or(postfix_verify).map(str::to_string);
 }
 
-fn receiver_evidence(mark: ReceiverMark, with_word: &str) -> String {
+fn receiver_evidence(mark: ReceiverMark, with_word: &str) -> Cow<'static, str> {
     match mark {
-        ReceiverMark::Protocol => sentence(&["The with word ", with_word, " records TLS."]),
-        ReceiverMark::Comment(shape) => sentence(&["A ", shape, " after the by host records TLS."]),
-        ReceiverMark::TlsClause => "An RFC 8314 tls clause names the cipher suite.".to_string(),
-        ReceiverMark::OverTls => "The by clause says over TLS secured channel.".to_string(),
-        ReceiverMark::StartTls => "A with STARTTLS clause records TLS.".to_string(),
+        ReceiverMark::Protocol => protocol_evidence(with_word),
+        ReceiverMark::Comment(shape) => comment_evidence(shape, "after"),
+        ReceiverMark::TlsClause => Cow::Borrowed("An RFC 8314 tls clause names the cipher suite."),
+        ReceiverMark::OverTls => Cow::Borrowed("The by clause says over TLS secured channel."),
+        ReceiverMark::StartTls => Cow::Borrowed("A with STARTTLS clause records TLS."),
+    }
+}
+
+/// Returns the sentence for a with word that records TLS. The common spellings are static
+/// strings, because the sentence is built for every field and read only in logs and `check`.
+fn protocol_evidence(with_word: &str) -> Cow<'static, str> {
+    macro_rules! by_word {
+        ($($word:literal),*) => {
+            match with_word {
+                $($word => Cow::Borrowed(concat!("The with word ", $word, " records TLS.")),)*
+                other => Cow::Owned(sentence(&["The with word ", other, " records TLS."])),
+            }
+        };
+    }
+    by_word!("ESMTPS", "ESMTPSA", "esmtps", "esmtpsa", "SMTPS", "SMTPs", "LMTPS", "LMTPSA", "UTF8SMTPS", "UTF8SMTPSA", "utf8esmtps", "utf8esmtpsa")
+}
+
+/// Returns the sentence for a TLS comment `side` (`before` or `after`) the by host, static
+/// for the shapes that [`tls::read_comment`] returns.
+fn comment_evidence(shape: &'static str, side: &'static str) -> Cow<'static, str> {
+    macro_rules! by_shape {
+        ($($shape:literal),*) => {
+            match (shape, side) {
+                $(
+                    ($shape, "before") => Cow::Borrowed(concat!("A ", $shape, " before the by host records TLS.")),
+                    ($shape, "after") => Cow::Borrowed(concat!("A ", $shape, " after the by host records TLS.")),
+                )*
+                _ => Cow::Owned(sentence(&["A ", shape, " ", side, " the by host records TLS."])),
+            }
+        };
+    }
+    by_shape!(
+        "(TLS) marker",
+        "version comment",
+        "qmail-tls cipher comment",
+        "using comment",
+        "version= comment",
+        "version:cipher:bits comment",
+        "Courier TLS: comment"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_protocol_evidence_matches_built() {
+        for word in ["ESMTPS", "ESMTPSA", "esmtps", "esmtpsa", "SMTPS", "SMTPs", "LMTPS", "LMTPSA", "UTF8SMTPS", "UTF8SMTPSA", "utf8esmtps", "utf8esmtpsa"] {
+            let evidence = protocol_evidence(word);
+            assert!(matches!(evidence, Cow::Borrowed(_)), "{word} is not static");
+            assert_eq!(evidence, sentence(&["The with word ", word, " records TLS."]));
+        }
+        assert_eq!(protocol_evidence("HTTPS"), "The with word HTTPS records TLS.");
+    }
+
+    #[test]
+    fn static_comment_evidence_matches_built() {
+        for shape in ["(TLS) marker", "version comment", "qmail-tls cipher comment", "using comment", "version= comment", "version:cipher:bits comment", "Courier TLS: comment"] {
+            for side in ["before", "after"] {
+                let evidence = comment_evidence(shape, side);
+                assert!(matches!(evidence, Cow::Borrowed(_)), "{shape} {side} is not static");
+                assert_eq!(evidence, sentence(&["A ", shape, " ", side, " the by host records TLS."]));
+            }
+        }
     }
 }
