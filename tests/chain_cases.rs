@@ -22,6 +22,7 @@ const AMAVIS: &str = "from mx.example.org ([127.0.0.1])\n\tby localhost (mx.exam
 /// A Gmail-sent message, as it arrives at our MX.
 const FROM_GMAIL: &str = "from mail-sor-f41.google.com (mail-sor-f41.google.com. [209.85.220.41])\n\tby mx.example.org (Postfix) with ESMTPS id 4Q1w2e3r4t5y\n\tfor <alice@example.org>; Mon,  3 Feb 2025 13:32:13 +0000 (UTC)";
 const GMAIL_INTERNAL: &str = "by 2002:a05:6a20:1234:b0:1c4:abcd:ef01 with SMTP id ab12csp1234567pzb;\n        Mon, 3 Feb 2025 05:32:12 -0800 (PST)";
+const GMAIL_OUTBOUND: &str = "by mail-wr1-f54.google.com with SMTP id ffacd0b85a97d-38c2a1b2c3dso123456f8f.1;\n        Mon, 03 Feb 2025 05:32:12 -0800 (PST)";
 const GMAIL_HTTP: &str = "by 2002:a05:7b31:abcd:b0:5e6:7f80:9a1b with HTTP; Mon, 3 Feb 2025 05:32:11 -0800 (PST)";
 
 fn loopback_trust() -> Trust {
@@ -169,6 +170,13 @@ fn internal_hosts_ignores_helo() {
     let analysis = offline(&[MX_TLS, hop], &trust);
     assert_eq!(classes(&analysis), [TlsClass::Encrypted, TlsClass::Plaintext]);
     assert_eq!(analysis.verdict, Verdict::Fail);
+}
+
+#[test]
+fn gmail_outbound_hop_is_internal() {
+    let analysis = offline(&[FROM_GMAIL, GMAIL_OUTBOUND, GMAIL_HTTP], &loopback_trust());
+    assert_eq!(classes(&analysis), [TlsClass::Encrypted, TlsClass::Internal, TlsClass::Internal]);
+    assert_eq!(analysis.verdict, Verdict::Pass);
 }
 
 #[test]

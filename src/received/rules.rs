@@ -432,8 +432,10 @@ pub(crate) static LOCAL_HANDOFFS: &[LineShape] = &[
 ];
 
 /// Shapes of a hand-off inside one mail provider's network.
-pub(crate) static PROVIDER_INTERNAL: &[LineShape] =
-    &[LineShape { test: is_google_internal, reason: "Gmail-internal hand-off (no from, by an address, with SMTP)" }];
+pub(crate) static PROVIDER_INTERNAL: &[LineShape] = &[
+    LineShape { test: is_google_internal, reason: "Gmail-internal hand-off (no from, by an address, with SMTP)" },
+    LineShape { test: is_google_outbound, reason: "Gmail-internal hand-off to its outbound server (no from, by a google.com host, with SMTP)" },
+];
 
 /// Returns the reason of the first shape that matches.
 pub(crate) fn first_shape(shapes: &'static [LineShape], view: &View<'_, '_>) -> Option<&'static str> {
@@ -465,6 +467,12 @@ fn is_sendmail_version(comment: &str) -> bool {
 fn is_google_internal(view: &View<'_, '_>) -> bool {
     let fields = view.fields;
     !fields.has_from && fields.id.is_some() && fields.with_is("SMTP") && fields.by.and_then(super::fields::address).is_some()
+}
+
+/// Gmail's hand-off to its outbound server: `by mail-xx.google.com with SMTP id ...`, no from.
+fn is_google_outbound(view: &View<'_, '_>) -> bool {
+    let fields = view.fields;
+    !fields.has_from && fields.id.is_some() && fields.with_is("SMTP") && view.by_domain.eq_ignore_ascii_case("google.com")
 }
 
 fn is_ses_inbound(view: &View<'_, '_>) -> bool {
