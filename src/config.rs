@@ -210,6 +210,8 @@ impl Config {
     ///
     /// As for [`Config::load`].
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        check_document(text, path)?;
+
         let built = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .build()
@@ -232,7 +234,7 @@ impl Config {
     /// Returns the effective settings as TOML, every key shown, for `--check-config`.
     pub fn describe(&self) -> String {
         let list = |items: &[String]| {
-            let quoted: Vec<String> = items.iter().map(|item| format!("{item:?}")).collect();
+            let quoted: Vec<String> = items.iter().map(|item| toml_string(item)).collect();
             format!("[{}]", quoted.join(", "))
         };
         let networks = |nets: &[IpNet]| list(&nets.iter().map(IpNet::to_string).collect::<Vec<_>>());
@@ -240,17 +242,17 @@ impl Config {
 
         format!(
             "# effective configuration from {source}\n\
-             dry_run = {}\n\n[milter]\nsocket = \"{}\"\nsocket_mode = \"{:04o}\"\nmax_connections = {}\n\
-             connection_timeout = {}\nshutdown_timeout = {}\n\n[header]\nauthserv_id = \"{}\"\n\n\
+             dry_run = {}\n\n[milter]\nsocket = {}\nsocket_mode = \"{:04o}\"\nmax_connections = {}\n\
+             connection_timeout = {}\nshutdown_timeout = {}\n\n[header]\nauthserv_id = {}\n\n\
              [log]\nlevel = \"{}\"\ndestination = \"{}\"\n\n[trust]\ninternal_networks = {}\n\
              internal_hosts = {}\ntls_logging_hosts = {}\ntls_proxies = {}\n",
             self.dry_run,
-            self.socket,
+            toml_string(&self.socket.to_string()),
             self.socket_mode,
             self.max_connections,
             self.connection_timeout.as_secs(),
             self.shutdown_timeout.as_secs(),
-            self.authserv_id,
+            toml_string(&self.authserv_id),
             self.log_level.as_str().to_ascii_lowercase(),
             match self.log_destination {
                 LogDestination::Stderr => "stderr",
@@ -267,14 +269,14 @@ impl Config {
     /// `default` rule last (commented, as it cannot be configured).
     fn describe_policies(&self) -> String {
         let mut text = String::new();
-        let quoted = |items: Vec<String>| format!("[{}]", items.iter().map(|item| format!("{item:?}")).collect::<Vec<_>>().join(", "));
+        let quoted = |items: Vec<String>| format!("[{}]", items.iter().map(|item| toml_string(item)).collect::<Vec<_>>().join(", "));
 
         for rule in &self.policies {
             text.push_str(&format!(
-                "\n[[policy]]\nname = {:?}\nsenders = {}\nrecipients = {}\nclients = {}\nauthenticated = {:?}\n\
+                "\n[[policy]]\nname = {}\nsenders = {}\nrecipients = {}\nclients = {}\nauthenticated = {:?}\n\
                  require_tls = {}\n{}\n{}\nrequire_verified_cert = {}\n\
                  chain = {:?}\naction = {:?}\n{}\ndry_run = {}\n",
-                rule.name,
+                toml_string(&rule.name),
                 quoted(rule.senders.iter().map(ToString::to_string).collect()),
                 quoted(rule.recipients.iter().map(ToString::to_string).collect()),
                 quoted(rule.clients.iter().map(ToString::to_string).collect()),
@@ -285,7 +287,7 @@ impl Config {
                 rule.require_verified_cert,
                 rule.chain.as_str(),
                 rule.action.as_str(),
-                rule.reply.as_ref().map_or("# reply: this action sends none".to_string(), |reply| format!("reply = {:?}", reply.to_string())),
+                rule.reply.as_ref().map_or("# reply: this action sends none".to_string(), |reply| format!("reply = {}", toml_string(&reply.to_string()))),
                 rule.dry_run || self.dry_run,
             ));
         }
@@ -311,6 +313,70 @@ impl Config {
         }
         keys
     }
+}
+
+/// Quotes text as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Nesting the schema never needs: tables, `[[policy]]` arrays and lists of strings.
+const MAX_NESTING: usize = 4;
+
+/// Parses the text as TOML and checks that every key is a plain name and nothing is nested
+/// deeper than the schema. The `config` crate reads dots and brackets in quoted keys as a
+/// path, and a key such as `"a[1166]"` or `"a.a.a…"` can make it allocate without bound or
+/// recurse until the stack overflows.
+fn check_document(text: &str, path: &Path) -> Result<(), ConfigError> {
+    let error = |line: Option<usize>, key: Option<String>, message: String| ConfigError {
+        path: path.to_path_buf(),
+        key,
+        value: None,
+        line,
+        message,
+    };
+    let line_of = |offset: usize| Some(text.get(..offset).unwrap_or(text).matches('\n').count() + 1);
+
+    let document: toml::Table = text.parse().map_err(|parse_error: toml::de::Error| {
+        let line = parse_error.span().and_then(|span| line_of(span.start));
+        error(line, None, format!("invalid TOML: {}", parse_error.message().trim()))
+    })?;
+
+    let mut pending: Vec<(&toml::Table, usize)> = vec![(&document, 1)];
+    while let Some((table, depth)) = pending.pop() {
+        for (key, value) in table {
+            let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+            if !plain {
+                let shown: String = key.chars().take(64).collect();
+                let message = format!("invalid key name {shown:?}: keys are plain names such as socket_mode");
+                return Err(error(text.find(key.as_str()).and_then(line_of), None, message));
+            }
+
+            let mut values = vec![(value, depth)];
+            while let Some((value, depth)) = values.pop() {
+                if depth > MAX_NESTING {
+                    return Err(error(None, Some(key.clone()), format!("nested deeper than {MAX_NESTING} levels")));
+                }
+                match value {
+                    toml::Value::Table(inner) => pending.push((inner, depth + 1)),
+                    toml::Value::Array(items) => values.extend(items.iter().map(|item| (item, depth + 1))),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Turns an error of the `config` crate into one that names the key and, if found, the line.
@@ -951,6 +1017,34 @@ mod tests {
         let config = load("[[policy]]\nname = \"p\"\naction = \"reject\"\n").unwrap();
         assert_eq!(config.warnings.len(), 1);
         assert!(config.warnings[0].contains("never acts"), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn bracketed_quoted_key_is_rejected() {
+        let error = load("[\"vv[1166][11166][11611661166][1166]\"]\n").unwrap_err();
+        assert!(error.to_string().contains("invalid key name"), "{error}");
+    }
+
+    #[test]
+    fn dotted_quoted_key_is_rejected() {
+        let key = vec!["a"; 2000].join(".");
+        let error = load(&format!("[\"{key}\"]\n")).unwrap_err();
+        assert!(error.to_string().contains("invalid key name"), "{error}");
+    }
+
+    #[test]
+    fn deep_nesting_is_rejected() {
+        let error = load("[trust]\ninternal_networks = [[[[[\"10.0.0.0/8\"]]]]]\n").unwrap_err();
+        assert!(error.to_string().contains("nested deeper"), "{error}");
+    }
+
+    #[test]
+    fn described_config_loads_again() {
+        let text = "[milter]\nsocket = \"unix:/run/a\\\\b\\\"c.sock\"\n[header]\nauthserv_id = \"mx\"\n\
+                    [[policy]]\nname = \"p\"\naction = \"reject\"\nrequire_tls = true\nreply = \"550 5.7.1 soft\u{ad}hyphen\"\n";
+        let described = load(text).unwrap().describe();
+        let reloaded = load(&described).unwrap_or_else(|error| panic!("{error}\n{described}"));
+        assert_eq!(reloaded.describe(), described);
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl AddressPattern {
             !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         };
         if let Some((local, domain)) = text.rsplit_once('@') {
-            let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control());
+            let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c.is_control());
             return (local_ok && plain(domain)).then(|| Self::Address(text.clone()));
         }
         if let Some(domain) = text.strip_prefix("*.") {
@@ -216,7 +216,8 @@ impl Reply {
             return Err("the reply text is missing".into());
         }
 
-        Ok(Self { code: code.to_string(), enhanced, text: text.chars().take(200).collect() })
+        let text: String = text.chars().take(200).collect();
+        Ok(Self { code: code.to_string(), enhanced, text: text.trim_end().to_string() })
     }
 
     /// Returns the default reply of an action, if it sends one.
