@@ -5,6 +5,11 @@
 mod protocol;
 
 use protocol::start;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tls_milter::chain::{self, LiveSource, LiveTls};
+use tls_milter::config::Config;
+use tls_milter::header;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -50,6 +55,11 @@ fn message(subject: &str) -> Vec<u8> {
     .concat()
 }
 
+/// Loads configuration text as the daemon loads a file.
+fn load(text: &str) -> Result<Config, String> {
+    Config::from_toml(text, Path::new("/test/tls-milter.toml")).map_err(|error| error.to_string())
+}
+
 /// Writes `session` to the milter, closes the writing side, and returns the command
 /// octets of every reply the milter sent before it closed the connection.
 async fn replies(addr: std::net::SocketAddr, session: &[u8]) -> Vec<u8> {
@@ -66,7 +76,8 @@ async fn replies(addr: std::net::SocketAddr, session: &[u8]) -> Vec<u8> {
     let mut rest = &output[..];
     while let Some((length, after)) = rest.split_first_chunk::<4>() {
         let length = u32::from_be_bytes(*length) as usize;
-        assert!(length >= 1 && after.len() >= length, "truncated reply in {output:?}");
+        assert!(length >= 1, "a reply of length 0 in {output:?}");
+        assert!(after.len() >= length, "a truncated reply in {output:?}");
         commands.push(after[0]);
         rest = &after[length..];
     }
@@ -96,4 +107,75 @@ async fn quit_nc_then_new_connection_is_tagged() {
     assert_eq!(inserted, 2, "replies {:?}", String::from_utf8_lossy(&commands));
     assert!(!commands.contains(&b't'), "a message was tempfailed: {:?}", String::from_utf8_lossy(&commands));
     milter.stop().await.unwrap().unwrap();
+}
+
+/// header_render: the configuration accepts an authserv-id of up to 255 characters, but the
+/// header cut it to 64, so filters that match their own authserv-id found no field.
+#[test]
+fn long_authserv_id_is_written_whole() {
+    let authserv_id = format!("mx-{}.example.org", "a".repeat(62));
+    let config = load(&format!("[header]\nauthserv_id = \"{authserv_id}\"\n")).unwrap();
+    let analysis = chain::analyse(&[], 0, LiveSource::Macros(&LiveTls::default()), &config.trust);
+
+    let value = header::render(&config.authserv_id, &analysis, None, None);
+
+    assert!(value.starts_with(&format!("{authserv_id};")), "{value}");
+}
+
+// The tests below replay findings that are still open. Each is ignored with the reason, so
+// the test command stays green; the fix removes the `ignore` attribute.
+
+/// config_toml: `--check-config` quotes list entries and the reply with Rust's `{:?}`,
+/// which writes `\u{85}` where TOML needs `\u0085`, and writes the socket path between
+/// quotes without escaping it, so its output does not load again.
+#[test]
+#[ignore = "open bug: --check-config output is not valid TOML for some characters"]
+fn check_config_output_loads_again() {
+    let texts = [
+        "[[policy]]\nname = \"x\"\nsenders = [\"a\u{85}b@example.org\"]\n",
+        "[[policy]]\nname = \"x\"\naction = \"reject\"\nreply = \"550 5.7.1 soft\u{ad}hyphen\"\n",
+        "[milter]\nsocket = \"unix:/run/tls-milter/a\\\"b.sock\"\n",
+    ];
+    for text in texts {
+        let config = load(text).unwrap();
+
+        let described = config.describe();
+        let reloaded = load(&described);
+
+        assert!(reloaded.is_ok(), "{reloaded:?}\n{described}");
+    }
+}
+
+/// config_toml: the reply text is cut to 200 characters after it is trimmed, so it can end
+/// in a space that the next load of the `--check-config` output trims away.
+#[test]
+#[ignore = "open bug: a cut reply can end in a space"]
+fn cut_reply_has_no_trailing_space() {
+    let text = format!("[[policy]]\nname = \"x\"\naction = \"reject\"\nreply = \"550 5.7.10 {} b\"\n", "a".repeat(199));
+    let config = load(&text).unwrap();
+
+    let reply = config.policies[0].reply.as_ref().unwrap();
+
+    assert!(!reply.text.ends_with(' '), "{:?}", reply.text);
+}
+
+/// config_toml: the config crate splits a quoted key at its dots and copies the path per
+/// level, so time and memory grow with the square of the key. 4.8 KB of `["a.a.a...b"]`
+/// took 3.4 s and 1.6 GB in a release build, and a 20 KB file exhausts memory. The load
+/// runs on a thread with the 8 MiB stack of a main thread, because the nesting also
+/// overflows the 2 MiB stack of a test thread.
+#[test]
+#[ignore = "open bug: a quoted dotted key costs quadratic time and memory"]
+fn quoted_dotted_key_is_cheap() {
+    let text = format!("[\"{}b\"]\n", "a.".repeat(1200));
+
+    let loader = std::thread::Builder::new().stack_size(8 << 20).spawn(move || {
+        let started = Instant::now();
+        let result = load(&text);
+        (result.is_err(), started.elapsed())
+    });
+    let (rejected, elapsed) = loader.unwrap().join().unwrap();
+
+    assert!(rejected, "an unknown table was accepted");
+    assert!(elapsed < Duration::from_millis(500), "loading a 2.4 KB file took {elapsed:?}");
 }

@@ -90,6 +90,12 @@ impl Milter {
         &self.log_file
     }
 
+    /// Returns the process id of the milter, or `None` once it was stopped.
+    pub fn pid(&self) -> Option<u32> {
+        let guard = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.as_ref().map(Child::id)
+    }
+
     /// Returns the whole log the milter wrote so far, stdout and stderr.
     pub fn log(&self) -> String {
         fs::read(&self.log_file).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
