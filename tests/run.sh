@@ -15,6 +15,8 @@ packages+=(m4 libwrap0 libsasl2-2 libldap-2.5-0 libdb5.3)
 # The Sieve test unpacks dovecot-core and dovecot-sieve the same way, and sieve-test needs libunwind8.
 # The package test renders the installed man pages with man-db.
 packages+=(libunwind8 man-db)
+# The fuzz smoke run at the end builds libFuzzer, which is C++.
+packages+=(g++)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -46,5 +48,39 @@ fi
 # src/lib.rs and src/main.rs deny unwrap(), expect() and panic!() outside tests; clippy enforces it.
 cargo clippy --locked --lib --bins
 
+# The benchmarks are not run here (their numbers depend on the machine), but they must compile.
+cargo check --locked --benches
+
 # --no-fail-fast runs every test binary even after one fails, so one run shows every failure.
 cargo test --locked --workspace --no-fail-fast
+
+# A bounded fuzz smoke run: every cargo-fuzz target of fuzz/ for FUZZ_SECONDS (default 30) on
+# fuzz/corpus, which holds only the seeds in a fresh clone: 150 s in all plus the build. docs/security.md describes the
+# targets and the long runs. libFuzzer's C++ part needs g++. cargo-fuzz passes nightly-only
+# flags to rustc, which RUSTC_BOOTSTRAP=1 lets the stable toolchain accept.
+cargo_fuzz_version=0.13.2
+if [[ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $cargo_fuzz_version" ]]; then
+    echo "Installing cargo-fuzz $cargo_fuzz_version"
+    cargo install --locked cargo-fuzz --version "$cargo_fuzz_version"
+fi
+fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_targets=(received_chain check_message header_render config_toml milter_session)
+python3 fuzz/seed_corpus.py fuzz/corpus
+fuzz_log_dir=$(mktemp -d)
+(
+    cd fuzz
+    export RUSTC_BOOTSTRAP=1
+    cargo fuzz build --sanitizer none --debug-assertions
+    for target in "${fuzz_targets[@]}"; do
+        log="$fuzz_log_dir/$target.log"
+        if ! cargo fuzz run --sanitizer none --debug-assertions "$target" -- \
+            -max_total_time="$fuzz_seconds" -timeout=20 -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
+            tail -n 60 "$log"
+            echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/, the log in $log" >&2
+            exit 1
+        fi
+        echo "fuzz $target: $(grep -E '^Done [0-9]+ runs' "$log" || echo 'no summary line')"
+    done
+)
+rm -rf "$fuzz_log_dir"
+echo "fuzz: ${#fuzz_targets[@]} passed, 0 failed"
