@@ -108,7 +108,8 @@ fn start_milters() -> Milters {
         Ok(runtime) => runtime,
         Err(error) => panic!("starting the tokio runtime failed: {error}"),
     };
-    let directory = std::env::temp_dir().join(format!("tls-milter-fuzz-{}", std::process::id()));
+    remove_stale_socket_dirs();
+    let directory = std::env::temp_dir().join(format!("{SOCKET_DIR_PREFIX}{}", std::process::id()));
     if let Err(error) = std::fs::create_dir_all(&directory) {
         panic!("creating {} failed: {error}", directory.display());
     }
@@ -117,6 +118,22 @@ fn start_milters() -> Milters {
         start_milter(&runtime, socket, toml);
     }
     Milters { runtime, sockets }
+}
+
+/// The temporary directory of each fuzz process's sockets is this prefix and the process id.
+const SOCKET_DIR_PREFIX: &str = "tls-milter-fuzz-";
+
+/// Removes the socket directories of fuzz processes that no longer run. libFuzzer ends the
+/// process with exit(), so no process removes its own.
+fn remove_stale_socket_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(SOCKET_DIR_PREFIX)) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn start_milter(runtime: &Runtime, socket: &Path, toml: &str) {
