@@ -253,7 +253,7 @@ fn internal_reason(line: &ReceivedLine, ip: Option<IpAddr>, trust: &Trust) -> Op
     }
 
     // Only the reverse-DNS name the receiving server recorded counts: the HELO name (and
-    // Postfix's from name, which is the HELO) is whatever the client chose to say.
+    // Postfix's from name, which is the HELO) is whatever name the client sent.
     let verified_host = line.host.as_deref().filter(|_| !line.host_may_be_forged);
     if let Some(name) = verified_host.filter(|name| matches_host_list(name, &trust.internal_hosts)) {
         return Some(format!("The sending host {name} matches internal_hosts."));

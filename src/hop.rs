@@ -4,7 +4,7 @@
 use serde::Serialize;
 use std::fmt;
 
-/// What a Received field itself records about TLS on its hop.
+/// The TLS record of one Received field, as the field itself states it.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Claim {

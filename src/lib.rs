@@ -1,5 +1,5 @@
 //! tls-milter: determines, for every inbound message, whether it travelled over TLS hop by hop,
-//! and records the answer in an `X-Transport-Security` header.
+//! and records the result in an `X-Transport-Security` header.
 //!
 //! The daemon is [`run`]; the offline analysis behind `tls-milter check` is [`check`].
 //! Both rest on [`received`] (one Received field) and [`chain`] (the whole chain and the

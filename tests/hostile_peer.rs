@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The longest a test waits for the milter to close a connection.
+/// Maximum time a test waits for the milter to close a connection.
 const CLOSE_WAIT: Duration = Duration::from_secs(15);
 
 /// Writes one milter packet: 4-octet big-endian length, command octet, payload.

@@ -37,7 +37,7 @@ dry_run = true
 
 const PLAIN_FIELD: &str = "from old.example.com (old.example.com [203.0.113.5])\n\tby out.example.net (Postfix) with ESMTP id 3C4D5E6F7A\n\tfor <bob@example.org>; Mon,  3 Feb 2025 13:32:10 +0000 (UTC)";
 
-/// An MTA connection up to MAIL, from `client` (port 0 with 127.0.0.1 is a local submission).
+/// Opens an MTA connection up to MAIL from `client` (127.0.0.1 port 0 is a local submission).
 async fn session(addr: std::net::SocketAddr, client: (IpAddr, u16), tls: bool, sender: &str) -> TestConnection {
     let mut conn = TestConnection::open(addr).await.unwrap();
     conn.connect("client.example.net", client).await.unwrap();
