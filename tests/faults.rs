@@ -17,17 +17,18 @@ use std::net::TcpStream;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Failed, Trial};
 use tempfile::TempDir;
 
+use common::fixture::{Case, Fixture, run_cases};
 use common::header::{FIELD_NAME, TransportSecurity, fields_named};
 use common::postfix::{Listener, Postfix, PostfixConfig, SINK_DOMAIN};
+use common::process::ChildProcess;
 use common::swaks::Email;
-use common::{LOG_TAIL_LINES, WAIT_TIMEOUT, free_port, poll, run_command, tail, unique_marker, wait_for_port};
+use common::{LOG_TAIL_LINES, WAIT_TIMEOUT, free_port, poll, public_temp_dir, tail, unique_marker, wait_for_port};
 
 /// The smtpd listener whose milter the kill case kills and restarts.
 const KILL_LISTENER: &str = "kill";
@@ -44,30 +45,17 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The number of SMTP sessions kept open across SIGHUP.
 const OPEN_SESSIONS: usize = 3;
 
-type Case = fn(&Setup) -> Result<(), Failed>;
-
 fn main() -> ExitCode {
-    let arguments = Arguments::from_args();
-    let shared = Arc::new(SharedSetup::default());
-
-    let with_postfix: [(&str, Case); 3] = [
+    let with_postfix: [Case<Setup>; 3] = [
         ("killed_milter_tempfails_then_retry_delivers", killed_milter_tempfails_then_retry_delivers),
         ("sighup_broken_config_keeps_old_config", sighup_broken_config_keeps_old_config),
         ("stale_unix_socket_is_replaced", stale_unix_socket_is_replaced),
     ];
-    let mut trials: Vec<Trial> = with_postfix
-        .into_iter()
-        .map(|(name, case)| {
-            let shared = Arc::clone(&shared);
-            Trial::test(name, move || case(shared.get()?))
-        })
-        .collect();
-    trials.push(Trial::test("socket_mode_is_applied", socket_mode_is_applied));
-    trials.push(Trial::test("socket_path_regular_file_fails", socket_path_regular_file_fails));
-
-    let conclusion = libtest_mimic::run(&arguments, trials);
-    shared.stop();
-    conclusion.exit_code()
+    let standalone = [
+        Trial::test("socket_mode_is_applied", socket_mode_is_applied),
+        Trial::test("socket_path_regular_file_fails", socket_path_regular_file_fails),
+    ];
+    run_cases("Postfix", start_setup, with_postfix, standalone)
 }
 
 /// Postfix and the milter addresses it was configured with, started by the first case that
@@ -82,36 +70,17 @@ struct Setup {
     _unix_dir: TempDir,
 }
 
-#[derive(Default)]
-struct SharedSetup {
-    setup: OnceLock<Result<Setup, String>>,
-}
-
-impl SharedSetup {
-    fn get(&self) -> Result<&Setup, Failed> {
-        match self.setup.get_or_init(start_setup) {
-            Ok(setup) => Ok(setup),
-            Err(error) => Err(format!("starting Postfix failed: {error}").into()),
-        }
-    }
-
+/// Each case starts and stops its own milter, so the setup stops only Postfix.
+impl Fixture for Setup {
     fn stop(&self) {
-        if let Some(Ok(setup)) = self.setup.get() {
-            setup.postfix.stop();
-        }
-    }
-}
-
-impl Drop for SharedSetup {
-    fn drop(&mut self) {
-        self.stop();
+        self.postfix.stop();
     }
 }
 
 fn start_setup() -> Result<Setup, String> {
     let kill_port = free_port()?;
     let hup_port = free_port()?;
-    let unix_dir = socket_dir()?;
+    let unix_dir = public_temp_dir("tls-milter-faults-")?;
     let unix_socket = unix_dir.path().join("tls-milter.sock");
 
     let config = PostfixConfig {
@@ -126,17 +95,6 @@ fn start_setup() -> Result<Setup, String> {
     Ok(Setup { postfix, kill_port, hup_port, unix_socket, _unix_dir: unix_dir })
 }
 
-/// Creates a temporary directory for unix sockets that every user can enter.
-fn socket_dir() -> Result<TempDir, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("tls-milter-faults-")
-        .tempdir()
-        .map_err(|error| format!("creating a temporary directory failed: {error}"))?;
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-        .map_err(|error| format!("changing the mode of {} failed: {error}", dir.path().display()))?;
-    Ok(dir)
-}
-
 /// Returns a config file for the milter: `authserv_id`, debug logs on stderr, loopback
 /// clients external, and `extra` appended to the `[milter]` table.
 fn milter_config(authserv_id: &str, milter_table: &str) -> String {
@@ -149,7 +107,7 @@ fn milter_config(authserv_id: &str, milter_table: &str) -> String {
 /// One tls-milter process with its own config file and log.
 struct MilterProcess {
     name: String,
-    child: Option<Child>,
+    process: ChildProcess,
     log_file: PathBuf,
 }
 
@@ -171,24 +129,24 @@ impl MilterProcess {
             .map_err(|error| format!("starting tls-milter failed: {error}"))?;
         Ok(MilterProcess {
             name: name.to_string(),
-            child: Some(child),
+            process: ChildProcess::new(&format!("milter {name:?}"), child, EXIT_TIMEOUT),
             log_file: log_file.to_path_buf(),
         })
     }
 
     /// Starts the milter on 127.0.0.1:`port` and waits until the port accepts connections.
     fn start_inet(name: &str, config_file: &Path, port: u16, log_file: &Path) -> Result<MilterProcess, String> {
-        let mut milter = MilterProcess::spawn(name, config_file, &format!("inet:127.0.0.1:{port}"), log_file)?;
-        wait_for_port(port, WAIT_TIMEOUT, || milter.check_running())
+        let milter = MilterProcess::spawn(name, config_file, &format!("inet:127.0.0.1:{port}"), log_file)?;
+        wait_for_port(port, WAIT_TIMEOUT, || milter.process.check_running())
             .map_err(|error| format!("milter {name:?} is not listening: {error}\n{}", milter.diagnostics()))?;
         Ok(milter)
     }
 
     /// Starts the milter on the unix socket `path` and waits until the socket accepts connections.
     fn start_unix(name: &str, config_file: &Path, path: &Path, log_file: &Path) -> Result<MilterProcess, String> {
-        let mut milter = MilterProcess::spawn(name, config_file, &format!("unix:{}", path.display()), log_file)?;
+        let milter = MilterProcess::spawn(name, config_file, &format!("unix:{}", path.display()), log_file)?;
         let listening = poll(WAIT_TIMEOUT, || {
-            if milter.check_running().is_err() {
+            if milter.process.check_running().is_err() {
                 return Some(false);
             }
             UnixStream::connect(path).is_ok().then_some(true)
@@ -197,41 +155,6 @@ impl MilterProcess {
             return Err(format!("milter {name:?} is not listening on {}\n{}", path.display(), milter.diagnostics()));
         }
         Ok(milter)
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// Sends `signal` (a `kill -s` name such as `HUP`) to the milter.
-    fn signal(&self, signal: &str) -> Result<(), String> {
-        let pid = self.pid().ok_or_else(|| format!("milter {:?} was stopped", self.name))?;
-        run_command(Command::new("kill").args(["-s", signal, &pid.to_string()])).map(|_| ())
-    }
-
-    /// Returns an error when the milter process has exited.
-    fn check_running(&mut self) -> Result<(), String> {
-        let Some(child) = self.child.as_mut() else {
-            return Err(format!("milter {:?} was stopped", self.name));
-        };
-        match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("milter {:?} exited with {status}", self.name)),
-            Err(error) => Err(format!("checking milter {:?} failed: {error}", self.name)),
-        }
-    }
-
-    /// Waits up to `timeout` for the milter to exit and returns its status.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        poll(timeout, || child.try_wait().ok().flatten())
-    }
-
-    /// Kills the milter with SIGKILL and reaps it.
-    fn kill(&mut self) -> Result<ExitStatus, String> {
-        let mut child = self.child.take().ok_or_else(|| format!("milter {:?} was stopped", self.name))?;
-        child.kill().map_err(|error| format!("killing milter {:?} failed: {error}", self.name))?;
-        child.wait().map_err(|error| format!("waiting for milter {:?} failed: {error}", self.name))
     }
 
     fn log(&self) -> String {
@@ -245,26 +168,6 @@ impl MilterProcess {
             self.log_file.display(),
             tail(&self.log_file, LOG_TAIL_LINES)
         )
-    }
-
-    /// Stops the milter with SIGTERM, or SIGKILL when it has not exited in time.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        let _ = run_command(Command::new("kill").args(["-s", "TERM", &child.id().to_string()]));
-        if poll(EXIT_TIMEOUT, || child.try_wait().ok().flatten()).is_none() {
-            eprintln!("milter {:?} did not exit within {EXIT_TIMEOUT:?} of SIGTERM, so it is killed", self.name);
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for MilterProcess {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -382,13 +285,13 @@ fn killed_milter_tempfails_then_retry_delivers(setup: &Setup) -> Result<(), Fail
     let dir = temp_dir()?;
     let authserv_id = "kill.test.example";
     let config = write_config(dir.path(), &milter_config(authserv_id, ""))?;
-    let mut milter = MilterProcess::start_inet("kill", &config, setup.kill_port, &dir.path().join("first.log"))?;
+    let milter = MilterProcess::start_inet("kill", &config, setup.kill_port, &dir.path().join("first.log"))?;
     let port = setup.postfix.port(KILL_LISTENER);
     let marker = unique_marker("killed");
 
     let mut smtp = Smtp::open(port)?;
     smtp.start_transaction()?;
-    let status = milter.kill()?;
+    let status = milter.process.kill()?;
     let (code, text) = smtp.send_data(&marker)?;
     smtp.quit();
 
@@ -440,7 +343,7 @@ fn sighup_broken_config_keeps_old_config(setup: &Setup) -> Result<(), Failed> {
     }
 
     fs::write(&config, milter_config(broken_value, ""))?;
-    milter.signal("HUP")?;
+    milter.process.signal("HUP")?;
     let logged = poll(WAIT_TIMEOUT, || milter.log().lines().find(|line| line.contains("SIGHUP")).map(str::to_string));
     let Some(error_line) = logged else {
         return Err(format!("the milter logged nothing on SIGHUP\n{}", context()).into());
@@ -469,7 +372,7 @@ fn sighup_broken_config_keeps_old_config(setup: &Setup) -> Result<(), Failed> {
     assert!(error_line.contains(broken_value), "the SIGHUP error does not name the value: {error_line}");
 
     fs::write(&config, milter_config(new_id, ""))?;
-    milter.signal("HUP")?;
+    milter.process.signal("HUP")?;
     let reloaded = poll(WAIT_TIMEOUT, || milter.log().contains("configuration reloaded").then_some(()));
     assert!(reloaded.is_some(), "the milter did not log a reload of the valid file\n{}", context());
     let reload_marker = unique_marker("after-valid-hup");
@@ -511,10 +414,10 @@ fn socket_mode_is_applied() -> Result<(), Failed> {
         let dir = temp_dir()?;
         let path = dir.path().join("mode.sock");
         let config = write_config(dir.path(), &milter_config("mode.test.example", &format!("socket_mode = \"{text}\"")))?;
-        let mut milter = MilterProcess::start_unix("mode", &config, &path, &dir.path().join("milter.log"))?;
+        let milter = MilterProcess::start_unix("mode", &config, &path, &dir.path().join("milter.log"))?;
 
         let metadata = fs::symlink_metadata(&path).map_err(|error| format!("stat {} failed: {error}", path.display()))?;
-        milter.stop();
+        milter.process.stop();
 
         assert!(metadata.file_type().is_socket(), "{} is not a socket", path.display());
         assert_eq!(metadata.permissions().mode() & 0o7777, mode, "socket_mode = {text:?} gave mode {:o}", metadata.permissions().mode() & 0o7777);
@@ -531,11 +434,11 @@ fn socket_path_regular_file_fails() -> Result<(), Failed> {
     let content = "an operator's file, not a socket\n";
     fs::write(&path, content)?;
     let config = write_config(dir.path(), &milter_config("file.test.example", ""))?;
-    let mut milter = MilterProcess::spawn("file", &config, &format!("unix:{}", path.display()), &dir.path().join("milter.log"))?;
+    let milter = MilterProcess::spawn("file", &config, &format!("unix:{}", path.display()), &dir.path().join("milter.log"))?;
 
-    let status = milter.wait_exit(EXIT_TIMEOUT);
+    let status = milter.process.wait_exit(EXIT_TIMEOUT);
     let log = milter.log();
-    milter.stop();
+    milter.process.stop();
 
     let Some(status) = status else {
         return Err(format!("the milter still runs on a regular file after {EXIT_TIMEOUT:?}\n{log}").into());

@@ -9,13 +9,15 @@
 mod common;
 
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Failed;
 
-use common::header::{FIELD_NAME, Field, TransportSecurity, fields_named, header_fields};
-use common::milter::{AUTHSERV_ID, Milter, test_config};
-use common::postfix::{Listener, Postfix, PostfixConfig, SINK_DOMAIN};
+use common::fixture::{Case, run_cases};
+use common::header::{
+    FIELD_NAME, Field, TransportSecurity, fields_named, header_fields, header_section, parse_milter_field,
+};
+use common::milter::test_config;
+use common::postfix::{Listener, PostfixConfig, SINK_DOMAIN};
 use common::swaks::Email;
 use common::{Harness, unique_marker};
 
@@ -27,69 +29,22 @@ const BARE_LISTENER: &str = "bare";
 /// Fields that Postfix's virtual(8) adds at delivery, above everything the milter receives.
 const DELIVERY_FIELDS: &[&str] = &["Return-Path", "X-Original-To", "Delivered-To"];
 
-type Case = fn(&Harness) -> Result<(), Failed>;
-
 fn main() -> ExitCode {
-    let arguments = Arguments::from_args();
-    let shared = Arc::new(SharedHarness::default());
-
-    let cases: [(&str, Case); 5] = [
+    let cases: [Case<Harness>; 5] = [
         ("plain_smtp_reports_tls_fail", plain_smtp_reports_tls_fail),
         ("starttls_reports_tls_pass", starttls_reports_tls_pass),
         ("verified_client_cert_reports_verify_ok", verified_client_cert_reports_verify_ok),
         ("forged_fields_are_replaced", forged_fields_are_replaced),
         ("listener_without_milter_adds_no_field", listener_without_milter_adds_no_field),
     ];
-    let trials = cases
-        .into_iter()
-        .map(|(name, case)| {
-            let shared = Arc::clone(&shared);
-            Trial::test(name, move || case(shared.get()?))
-        })
-        .collect();
-
-    let conclusion = libtest_mimic::run(&arguments, trials);
-    shared.stop();
-    conclusion.exit_code()
-}
-
-/// The harness, started by the first case that needs it, so that `--list` and filters that
-/// select no case start nothing.
-#[derive(Default)]
-struct SharedHarness {
-    harness: OnceLock<Result<Harness, String>>,
-}
-
-impl SharedHarness {
-    fn get(&self) -> Result<&Harness, Failed> {
-        match self.harness.get_or_init(start_harness) {
-            Ok(harness) => Ok(harness),
-            Err(error) => Err(format!("starting the test harness failed: {error}").into()),
-        }
-    }
-
-    fn stop(&self) {
-        if let Some(Ok(harness)) = self.harness.get() {
-            harness.stop();
-        }
-    }
-}
-
-impl Drop for SharedHarness {
-    fn drop(&mut self) {
-        self.stop();
-    }
+    run_cases("the test harness", start_harness, cases, [])
 }
 
 fn start_harness() -> Result<Harness, String> {
-    let milter = Milter::start("main", &test_config())?;
-    let config = PostfixConfig {
-        listeners: vec![Listener::new(MILTER_LISTENER, &milter.socket()), Listener::new(BARE_LISTENER, "")],
+    Harness::start(&[("main", &test_config())], |milters| PostfixConfig {
+        listeners: vec![Listener::new(MILTER_LISTENER, &milters[0].socket()), Listener::new(BARE_LISTENER, "")],
         ..PostfixConfig::default()
-    };
-    // On error the milter is dropped here, which stops it.
-    let postfix = Postfix::start(&config)?;
-    Ok(Harness { milters: vec![milter], postfix })
+    })
 }
 
 /// A delivered message with its one X-Transport-Security field, parsed.
@@ -99,14 +54,9 @@ struct Delivered {
 }
 
 impl Delivered {
-    fn header_section(&self) -> &str {
-        let end = self.message.find("\n\n").unwrap_or(self.message.len());
-        &self.message[..end]
-    }
-
     /// Returns the header section and the harness logs, for assertion messages.
     fn context(&self, harness: &Harness) -> String {
-        format!("delivered header section:\n{}\n{}", self.header_section(), harness.diagnostics())
+        format!("delivered header section:\n{}\n{}", header_section(&self.message), harness.diagnostics())
     }
 }
 
@@ -121,19 +71,8 @@ fn deliver(harness: &Harness, email: &Email, marker: &str) -> Result<Delivered, 
     let message = harness.send_and_receive(email, marker)?;
     let context = || format!("delivered message:\n{message}\n{}", harness.diagnostics());
 
-    let fields = fields_named(&message, FIELD_NAME);
-    assert_eq!(fields.len(), 1, "expected exactly one {FIELD_NAME} field, case-insensitively\n{}", context());
-    let value = fields[0].unfolded();
-    let header = match TransportSecurity::parse(&value) {
-        Ok(header) => header,
-        Err(error) => panic!("{FIELD_NAME} value {value:?} does not parse: {error}\n{}", context()),
-    };
-
-    assert_eq!(header.authserv_id, AUTHSERV_ID, "the authserv-id is not ours\n{}", context());
+    let header = parse_milter_field(&message, context);
     assert_eq!(header.get("v"), Some("1"), "the field has no v=1\n{}", context());
-    if let Err(problems) = header.check_grammar() {
-        panic!("{FIELD_NAME} value {value:?} breaks the grammar:\n  {}\n{}", problems.join("\n  "), context());
-    }
 
     let all_fields = header_fields(&message);
     let ours = position(&all_fields, FIELD_NAME).expect("the field was found above");
@@ -236,7 +175,7 @@ Two forged X-Transport-Security fields above.
     let header = &delivered.header;
     let context = || delivered.context(harness);
 
-    assert!(!delivered.header_section().contains("forged.example"), "a forged field survived\n{}", context());
+    assert!(!header_section(&delivered.message).contains("forged.example"), "a forged field survived\n{}", context());
     assert_eq!(header.get("tls"), Some("fail"), "the forged tls=pass leaked into ours\n{}", context());
     assert_eq!(header.get("live"), Some("none"), "{}", context());
     Ok(())

@@ -12,20 +12,19 @@
 mod common;
 
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::process::{Command, ExitCode};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Failed;
 use tempfile::TempDir;
 
-use common::header::{FIELD_NAME, TransportSecurity, fields_named};
-use common::milter::{AUTHSERV_ID, Milter, test_config};
-use common::postfix::{Listener, MAIN_CF_SNIPPET, Postfix, PostfixConfig, SINK_DOMAIN, main_cf_parameter};
+use common::fixture::{Case, run_cases};
+use common::header::{TransportSecurity, fields_named, parse_milter_field};
+use common::milter::test_config;
+use common::postfix::{Listener, MAIN_CF_SNIPPET, PostfixConfig, SINK_DOMAIN, main_cf_parameter};
 use common::swaks::Email;
-use common::{Harness, WAIT_TIMEOUT, poll, run_command, unique_marker};
+use common::{Harness, WAIT_TIMEOUT, poll, public_temp_dir, run_command, run_command_with_input, unique_marker};
 
 /// The smtpd listener for every case without SMTP AUTH.
 const PLAIN_LISTENER: &str = "policy";
@@ -116,13 +115,8 @@ const DEFAULT_TEMPFAIL_REPLY: &str = "451 4.7.0 TLS required by local policy, tr
 /// The milter's reply to a recipient under another rule than the transaction's.
 const OTHER_POLICY_REPLY: &str = "452 4.5.3 Recipient needs another TLS policy, send it in a new transaction";
 
-type Case = fn(&Harness) -> Result<(), Failed>;
-
 fn main() -> ExitCode {
-    let arguments = Arguments::from_args();
-    let shared = Arc::new(SharedHarness::default());
-
-    let cases: [(&str, Case); 12] = [
+    let cases: [Case<Harness>; 12] = [
         ("plaintext_rejected_at_rcpt", plaintext_rejected_at_rcpt),
         ("starttls_accepted_and_tagged", starttls_accepted_and_tagged),
         ("plaintext_chain_hop_rejected_after_data", plaintext_chain_hop_rejected_after_data),
@@ -136,90 +130,46 @@ fn main() -> ExitCode {
         ("local_submission_tagged_internal", local_submission_tagged_internal),
         ("snippet_settings_in_force", snippet_settings_in_force),
     ];
-    let trials = cases
-        .into_iter()
-        .map(|(name, case)| {
-            let shared = Arc::clone(&shared);
-            Trial::test(name, move || case(shared.get()?))
-        })
-        .collect();
-
-    let conclusion = libtest_mimic::run(&arguments, trials);
-    shared.stop();
-    conclusion.exit_code()
+    run_cases("the test harness", start_harness, cases, [])
 }
 
-/// The running milter and Postfix, with the SASL files the Postfix instance reads.
-struct PolicyHarness {
-    harness: Harness,
-    // After `harness`, so Postfix is stopped before its sasldb is removed.
-    _sasl_dir: TempDir,
-}
-
-/// The harness, started by the first case that needs it, so that `--list` and filters that
-/// select no case start nothing.
-#[derive(Default)]
-struct SharedHarness {
-    harness: OnceLock<Result<PolicyHarness, String>>,
-}
-
-impl SharedHarness {
-    fn get(&self) -> Result<&Harness, Failed> {
-        match self.harness.get_or_init(start_harness) {
-            Ok(policy) => Ok(&policy.harness),
-            Err(error) => Err(format!("starting the test harness failed: {error}").into()),
-        }
-    }
-
-    fn stop(&self) {
-        if let Some(Ok(policy)) = self.harness.get() {
-            policy.harness.stop();
-        }
-    }
-}
-
-impl Drop for SharedHarness {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn start_harness() -> Result<PolicyHarness, String> {
+/// Starts the milter with [`RULES`] and a Postfix whose SASL listener reads a new sasldb.
+fn start_harness() -> Result<Harness, String> {
     let (sasl_dir, sasl_database) = create_sasl_database()?;
-    let milter = Milter::start("policy", &format!("{}{RULES}", test_config()))?;
-    let sasl_listener = Listener::new(SASL_LISTENER, &milter.socket())
-        .option("smtpd_sasl_auth_enable", "yes")
-        .option("smtpd_sasl_type", "cyrus")
-        .option("smtpd_sasl_path", "smtpd");
     // Cyrus SASL reads `<smtpd_sasl_path>.conf`. Debian's Postfix 3.7 looks for it only in
     // $config_directory/sasl and /usr/lib/sasl, and ignores cyrus_sasl_config_path.
     let smtpd_conf = format!(
         "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {}\nmech_list: PLAIN LOGIN\n",
         sasl_database.display()
     );
-    let config = PostfixConfig {
-        listeners: vec![Listener::new(PLAIN_LISTENER, &milter.socket()), sasl_listener],
-        non_smtpd_milters: milter.socket(),
-        config_files: vec![("sasl/smtpd.conf".to_string(), smtpd_conf)],
-        ..PostfixConfig::default()
-    };
-    // On error the milter is dropped here, which stops it.
-    let postfix = Postfix::start(&config)?;
-    Ok(PolicyHarness { harness: Harness { milters: vec![milter], postfix }, _sasl_dir: sasl_dir })
+
+    let milter_config = format!("{}{RULES}", test_config());
+    let mut harness = Harness::start(&[("policy", &milter_config)], |milters| {
+        let socket = milters[0].socket();
+        let sasl_listener = Listener::new(SASL_LISTENER, &socket)
+            .option("smtpd_sasl_auth_enable", "yes")
+            .option("smtpd_sasl_type", "cyrus")
+            .option("smtpd_sasl_path", "smtpd");
+        PostfixConfig {
+            listeners: vec![Listener::new(PLAIN_LISTENER, &socket), sasl_listener],
+            non_smtpd_milters: socket,
+            config_files: vec![("sasl/smtpd.conf".to_string(), smtpd_conf)],
+            ..PostfixConfig::default()
+        }
+    })?;
+
+    // The harness removes the sasldb only after Postfix has stopped.
+    harness.directories.push(sasl_dir);
+    Ok(harness)
 }
 
 /// Creates a directory with a sasldb that contains the one test account, readable by the postfix
 /// user, and returns the directory and the database's path.
 fn create_sasl_database() -> Result<(TempDir, PathBuf), String> {
-    let dir = tempfile::Builder::new()
-        .prefix("tls-milter-sasl-")
-        .tempdir()
-        .map_err(|error| format!("creating a temporary directory failed: {error}"))?;
+    // smtpd runs as the postfix user and must reach the database through the directory.
+    let dir = public_temp_dir("tls-milter-sasl-")?;
     let path =
         dir.path().canonicalize().map_err(|error| format!("resolving {} failed: {error}", dir.path().display()))?;
-    // smtpd runs as the postfix user and must reach the database through the directory.
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-        .map_err(|error| format!("changing the mode of {} failed: {error}", path.display()))?;
 
     let database = path.join("sasldb2");
     create_sasl_account(&database)?;
@@ -232,28 +182,11 @@ fn create_sasl_database() -> Result<(TempDir, PathBuf), String> {
 /// Adds the test account to a new sasldb at `database` with `saslpasswd2 -p`, which reads the
 /// password from stdin.
 fn create_sasl_account(database: &Path) -> Result<(), String> {
-    let mut child = Command::new("saslpasswd2")
-        .args(["-c", "-p", "-f"])
-        .arg(database)
-        .args(["-u", SASL_REALM, SASL_USER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| {
-            format!("starting saslpasswd2 failed: {error}; run `bash tests/run.sh` as root, which installs sasl2-bin")
-        })?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    stdin
-        .write_all(SASL_PASSWORD.as_bytes())
-        .map_err(|error| format!("writing the password to saslpasswd2 failed: {error}"))?;
-    drop(stdin);
-    let output = child.wait_with_output().map_err(|error| format!("waiting for saslpasswd2 failed: {error}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!("saslpasswd2 failed with {}: {}", output.status, String::from_utf8_lossy(&output.stderr)))
-    }
+    let mut command = Command::new("saslpasswd2");
+    command.args(["-c", "-p", "-f"]).arg(database).args(["-u", SASL_REALM, SASL_USER]);
+    run_command_with_input(&mut command, SASL_PASSWORD.as_bytes())
+        .map_err(|error| format!("{error}\nrun `bash tests/run.sh` as root, which installs sasl2-bin"))?;
+    Ok(())
 }
 
 /// Returns a transaction to `listener` from `sender` to one recipient, `marker` in the sink
@@ -295,23 +228,6 @@ fn reply_after(transcript: &str, is_command: impl Fn(&str) -> bool) -> Option<St
         .map(|line| line.get(4..).unwrap_or_default().trim_end())
         .collect();
     if reply.is_empty() { None } else { Some(reply.join("\n")) }
-}
-
-/// Checks that `text` contains exactly one X-Transport-Security field, ours and well-formed,
-/// and returns it parsed. `context` is appended to every failure message.
-fn parse_header(text: &str, context: &str) -> TransportSecurity {
-    let fields = fields_named(text, FIELD_NAME);
-    assert_eq!(fields.len(), 1, "expected exactly one {FIELD_NAME} field\n{context}");
-    let value = fields[0].unfolded();
-    let header = match TransportSecurity::parse(&value) {
-        Ok(header) => header,
-        Err(error) => panic!("{FIELD_NAME} value {value:?} does not parse: {error}\n{context}"),
-    };
-    assert_eq!(header.authserv_id, AUTHSERV_ID, "the authserv-id is not ours\n{context}");
-    if let Err(problems) = header.check_grammar() {
-        panic!("{FIELD_NAME} value {value:?} breaks the grammar:\n  {}\n{context}", problems.join("\n  "));
-    }
-    header
 }
 
 /// Checks the `policy=`, `action=` and `dry_run=` tokens of `header`.
@@ -374,7 +290,7 @@ fn starttls_accepted_and_tagged(harness: &Harness) -> Result<(), Failed> {
     let email = email(harness, PLAIN_LISTENER, "a@tls.example", &marker).starttls();
     let message = harness.send_and_receive(&email, &marker)?;
     let context = format!("delivered message:\n{message}\n{}", harness.diagnostics());
-    let header = parse_header(&message, &context);
+    let header = parse_milter_field(&message, || context.clone());
 
     assert_eq!(header.get("tls"), Some("pass"), "{context}");
     assert_eq!(header.get("live"), Some("TLSv1.3"), "{context}");
@@ -437,7 +353,7 @@ fn quarantine_holds_message(harness: &Harness) -> Result<(), Failed> {
     let Some((id, postcat)) = held_message else { panic!("no message with {marker:?} in the hold queue\n{context}") };
     let context = format!("postcat -q {id}:\n{postcat}\n{context}");
 
-    let header = parse_header(&postcat_message(&postcat), &context);
+    let header = parse_milter_field(&postcat_message(&postcat), || context.clone());
     assert_eq!(header.get("tls"), Some("fail"), "{context}");
     assert_eq!(header.get("live"), Some("none"), "{context}");
     assert_policy(&header, "hold-plaintext", "quarantine", false, &context);
@@ -453,7 +369,7 @@ fn dry_run_delivers_and_reports(harness: &Harness) -> Result<(), Failed> {
     let email = email(harness, PLAIN_LISTENER, "a@dry.example", &marker);
     let message = harness.send_and_receive(&email, &marker)?;
     let context = format!("delivered message:\n{message}\n{}", harness.diagnostics());
-    let header = parse_header(&message, &context);
+    let header = parse_milter_field(&message, || context.clone());
 
     assert_eq!(header.get("tls"), Some("fail"), "{context}");
     assert_eq!(header.get("live"), Some("none"), "{context}");
@@ -484,7 +400,7 @@ fn other_policy_recipient_gets_452(harness: &Harness) -> Result<(), Failed> {
     let original_to: Vec<String> =
         fields_named(&message, "X-Original-To").iter().map(|field| field.unfolded()).collect();
     assert_eq!(original_to, [first.clone()], "{context}");
-    let header = parse_header(&message, &context);
+    let header = parse_milter_field(&message, || context.clone());
     assert_policy(&header, "default", "tag", false, &context);
 
     // Once the queue file is gone every recipient of it is done, so a copy for the deferred
@@ -528,7 +444,7 @@ fn tls12_below_tls13_floor_rejected(harness: &Harness) -> Result<(), Failed> {
     let email_tls13 = email(harness, PLAIN_LISTENER, "a@tls13.example", &marker).starttls();
     let message = harness.send_and_receive(&email_tls13, &marker)?;
     let context = format!("delivered message:\n{message}\n{}", harness.diagnostics());
-    let header = parse_header(&message, &context);
+    let header = parse_milter_field(&message, || context.clone());
     assert_eq!(header.get("live"), Some("TLSv1.3"), "{context}");
     assert_policy(&header, "tls13-only", "tag", false, &context);
     Ok(())
@@ -548,7 +464,7 @@ fn authenticated_plaintext_exempt(harness: &Harness) -> Result<(), Failed> {
     let message =
         harness.postfix.wait_for_message(&marker, WAIT_TIMEOUT).map_err(|error| format!("{error}\n{context}"))?;
     let context = format!("delivered message:\n{message}\n{context}");
-    let header = parse_header(&message, &context);
+    let header = parse_milter_field(&message, || context.clone());
     assert_eq!(header.get("tls"), Some("fail"), "{context}");
     assert_eq!(header.get("live"), Some("none"), "{context}");
     assert_policy(&header, "authenticated", "tag", false, &context);
@@ -590,7 +506,7 @@ fn local_submission_tagged_internal(harness: &Harness) -> Result<(), Failed> {
         .wait_for_message(&marker, WAIT_TIMEOUT)
         .map_err(|error| format!("{error}\n{}", harness.diagnostics()))?;
     let context = format!("delivered message:\n{message}\n{}", harness.diagnostics());
-    let header = parse_header(&message, &context);
+    let header = parse_milter_field(&message, || context.clone());
     assert_eq!(header.get("tls"), Some("internal"), "{context}");
     assert_policy(&header, "local-enforced", "tag", false, &context);
     let held = harness

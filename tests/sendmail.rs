@@ -13,40 +13,25 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::{Arc, OnceLock};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Failed;
 use serde_json::Value;
 
-use common::header::{FIELD_NAME, TransportSecurity, fields_named};
-use common::milter::{AUTHSERV_ID, Milter, test_config};
+use common::fixture::{Case, Fixture, run_cases};
+use common::header::{FIELD_NAME, TransportSecurity, fields_named, header_section, parse_milter_field};
+use common::milter::{Milter, test_config};
 use common::sendmail::Sendmail;
 use common::swaks::Email;
 use common::{WAIT_TIMEOUT, run_command, unique_marker};
 
-type Case = fn(&Instance) -> Result<(), Failed>;
-
 fn main() -> ExitCode {
-    let arguments = Arguments::from_args();
-    let shared = Arc::new(SharedInstance::default());
-
-    let cases: [(&str, Case); 4] = [
+    let cases: [Case<Instance>; 4] = [
         ("plain_smtp_reports_live_none", plain_smtp_reports_live_none),
         ("starttls_reports_verify_no_cert", starttls_reports_verify_no_cert),
         ("client_cert_reports_verify_ok", client_cert_reports_verify_ok),
         ("shipped_mc_sets_helo_macros", shipped_mc_sets_helo_macros),
     ];
-    let trials = cases
-        .into_iter()
-        .map(|(name, case)| {
-            let shared = Arc::clone(&shared);
-            Trial::test(name, move || case(shared.get()?))
-        })
-        .collect();
-
-    let conclusion = libtest_mimic::run(&arguments, trials);
-    shared.stop();
-    conclusion.exit_code()
+    run_cases("sendmail and the milter", start_instance, cases, [])
 }
 
 /// The milter and the sendmail that every case uses.
@@ -61,39 +46,12 @@ impl Instance {
     fn diagnostics(&self) -> String {
         format!("{}{}", self.sendmail.diagnostics(), self.milter.diagnostics())
     }
+}
 
-    /// Stops sendmail, then the milter, so sendmail opens no connection to a milter that is gone.
+impl Fixture for Instance {
     fn stop(&self) {
         self.sendmail.stop();
         self.milter.stop();
-    }
-}
-
-/// The instance, started by the first case that needs it, so that `--list` and filters that
-/// select no case start nothing.
-#[derive(Default)]
-struct SharedInstance {
-    instance: OnceLock<Result<Instance, String>>,
-}
-
-impl SharedInstance {
-    fn get(&self) -> Result<&Instance, Failed> {
-        match self.instance.get_or_init(start_instance) {
-            Ok(instance) => Ok(instance),
-            Err(error) => Err(format!("starting sendmail and the milter failed: {error}").into()),
-        }
-    }
-
-    fn stop(&self) {
-        if let Some(Ok(instance)) = self.instance.get() {
-            instance.stop();
-        }
-    }
-}
-
-impl Drop for SharedInstance {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -115,19 +73,28 @@ struct Delivered {
 }
 
 impl Delivered {
-    fn header_section(&self) -> &str {
-        let end = self.message.find("\n\n").unwrap_or(self.message.len());
-        &self.message[..end]
-    }
-
     /// Returns the header section and the logs, for assertion messages.
     fn context(&self, instance: &Instance) -> String {
-        format!("delivered header section:\n{}\n{}", self.header_section(), instance.diagnostics())
+        format!("delivered header section:\n{}\n{}", header_section(&self.message), instance.diagnostics())
     }
 
     /// Returns sendmail's own Received field, the topmost, unfolded.
     fn sendmail_received(&self) -> String {
         fields_named(&self.message, "Received").first().map(|field| field.unfolded()).unwrap_or_default()
+    }
+
+    /// Returns the TLS comment of sendmail's own Received field.
+    ///
+    /// Panics when the field has no such comment, with the logs in the message.
+    fn sendmail_tls(&self, instance: &Instance) -> SendmailTls {
+        let received = self.sendmail_received();
+        match SendmailTls::parse(&received) {
+            Some(tls) => tls,
+            None => panic!(
+                "sendmail's Received field has no (version=... cipher=... bits=... verify=...): {received}\n{}",
+                self.context(instance)
+            ),
+        }
     }
 }
 
@@ -141,17 +108,7 @@ fn deliver(instance: &Instance, email: &Email, marker: &str) -> Result<Delivered
         .map_err(|error| format!("{error}\n{}", instance.diagnostics()))?;
     let context = || format!("delivered message {}:\n{message}\n{}", path.display(), instance.diagnostics());
 
-    let fields = fields_named(&message, FIELD_NAME);
-    assert_eq!(fields.len(), 1, "expected exactly one {FIELD_NAME} field\n{}", context());
-    let value = fields[0].unfolded();
-    let header = match TransportSecurity::parse(&value) {
-        Ok(header) => header,
-        Err(error) => panic!("{FIELD_NAME} value {value:?} does not parse: {error}\n{}", context()),
-    };
-    assert_eq!(header.authserv_id, AUTHSERV_ID, "the authserv-id is not ours\n{}", context());
-    if let Err(problems) = header.check_grammar() {
-        panic!("{FIELD_NAME} value {value:?} breaks the grammar:\n  {}\n{}", problems.join("\n  "), context());
-    }
+    let header = parse_milter_field(&message, context);
 
     let names: Vec<String> = common::header::header_fields(&message).into_iter().map(|field| field.name).collect();
     let ours = names.iter().position(|name| name.eq_ignore_ascii_case(FIELD_NAME));
@@ -217,13 +174,7 @@ fn starttls_reports_verify_no_cert(instance: &Instance) -> Result<(), Failed> {
     let header = &delivered.header;
     let context = || delivered.context(instance);
 
-    let received = delivered.sendmail_received();
-    let Some(tls) = SendmailTls::parse(&received) else {
-        panic!(
-            "sendmail's Received field has no (version=... cipher=... bits=... verify=...): {received}\n{}",
-            context()
-        );
-    };
+    let tls = delivered.sendmail_tls(instance);
     assert_eq!(tls.verify, "NO", "swaks sent no client certificate, yet sendmail says otherwise\n{}", context());
 
     assert_eq!(header.get("tls"), Some("pass"), "{}", context());
@@ -254,13 +205,7 @@ fn client_cert_reports_verify_ok(instance: &Instance) -> Result<(), Failed> {
     let header = &delivered.header;
     let context = || delivered.context(instance);
 
-    let received = delivered.sendmail_received();
-    let Some(tls) = SendmailTls::parse(&received) else {
-        panic!(
-            "sendmail's Received field has no (version=... cipher=... bits=... verify=...): {received}\n{}",
-            context()
-        );
-    };
+    let tls = delivered.sendmail_tls(instance);
     assert_eq!(
         tls.verify,
         "OK",

@@ -10,16 +10,15 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::header::{FIELD_NAME, fields_named};
-use common::milter::{AUTHSERV_ID, Milter, test_config};
-use common::postfix::{Listener, Postfix, PostfixConfig};
+use common::milter::{AUTHSERV_ID, test_config};
+use common::postfix::{Listener, PostfixConfig};
 use common::sendmail::unpack_debian_packages;
 use common::swaks::Email;
-use common::{Harness, run_command, unique_marker};
+use common::{Harness, public_temp_dir, run_command, unique_marker};
 
 /// The document the Sieve example is read from, relative to the crate root.
 const DOC_PATH: &str = "docs/header.md";
@@ -165,19 +164,14 @@ fn documented_sieve_script_files_delivered_mail() {
 }
 
 fn start_harness() -> Result<Harness, String> {
-    let milter = Milter::start("main", &test_config())?;
     let long_id_config = test_config().replace(&format!("\"{AUTHSERV_ID}\""), &format!("\"{LONG_AUTHSERV_ID}\""));
-    let long_id_milter = Milter::start("long-id", &long_id_config)?;
-    let config = PostfixConfig {
+    Harness::start(&[("main", &test_config()), ("long-id", &long_id_config)], |milters| PostfixConfig {
         listeners: vec![
-            Listener::new(MILTER_LISTENER, &milter.socket()),
-            Listener::new(LONG_ID_LISTENER, &long_id_milter.socket()),
+            Listener::new(MILTER_LISTENER, &milters[0].socket()),
+            Listener::new(LONG_ID_LISTENER, &milters[1].socket()),
         ],
         ..PostfixConfig::default()
-    };
-    // On error the milters are dropped here, which stops them.
-    let postfix = Postfix::start(&config)?;
-    Ok(Harness { milters: vec![milter, long_id_milter], postfix })
+    })
 }
 
 /// Sends the case's message, runs the adapted script on the delivered copy and compares the folder.
@@ -249,12 +243,7 @@ struct SieveTest {
 impl SieveTest {
     fn prepare() -> Result<SieveTest, String> {
         let tree = unpack_debian_packages("dovecot", &["dovecot-core", "dovecot-sieve"])?;
-        let work = tempfile::Builder::new()
-            .prefix("tls-milter-sieve-")
-            .tempdir()
-            .map_err(|error| format!("creating a temporary directory failed: {error}"))?;
-        fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|error| format!("changing the mode of {} failed: {error}", work.path().display()))?;
+        let work = public_temp_dir("tls-milter-sieve-")?;
         std::os::unix::fs::chown(work.path(), Some(SIEVE_UID), None)
             .map_err(|error| format!("changing the owner of {} failed: {error}", work.path().display()))?;
 

@@ -11,6 +11,8 @@
 //!   [(free-text comment for humans, which parsers ignore)]
 //! ```
 
+use super::milter::AUTHSERV_ID;
+
 pub const FIELD_NAME: &str = "X-Transport-Security";
 
 const TLS_VALUES: &[&str] = &["pass", "fail", "unknown", "internal"];
@@ -66,6 +68,32 @@ pub fn header_fields(message: &str) -> Vec<Field> {
 /// Returns the fields of `message` named `name`, compared case-insensitively.
 pub fn fields_named(message: &str, name: &str) -> Vec<Field> {
     header_fields(message).into_iter().filter(|field| field.name.eq_ignore_ascii_case(name)).collect()
+}
+
+/// Returns the header section of `message`, everything before the first empty line.
+pub fn header_section(message: &str) -> &str {
+    let end = message.find("\n\n").unwrap_or(message.len());
+    &message[..end]
+}
+
+/// Checks that `message` has exactly one X-Transport-Security field, and that its value parses,
+/// carries [`AUTHSERV_ID`] and follows the grammar. Returns the value parsed.
+///
+/// Panics at the first check that fails, with `context()` appended to the message.
+pub fn parse_milter_field(message: &str, context: impl Fn() -> String) -> TransportSecurity {
+    let fields = fields_named(message, FIELD_NAME);
+    assert_eq!(fields.len(), 1, "expected exactly one {FIELD_NAME} field, case-insensitively\n{}", context());
+    let value = fields[0].unfolded();
+    let header = match TransportSecurity::parse(&value) {
+        Ok(header) => header,
+        Err(error) => panic!("{FIELD_NAME} value {value:?} does not parse: {error}\n{}", context()),
+    };
+
+    assert_eq!(header.authserv_id, AUTHSERV_ID, "the authserv-id is not ours\n{}", context());
+    if let Err(problems) = header.check_grammar() {
+        panic!("{FIELD_NAME} value {value:?} breaks the grammar:\n  {}\n{}", problems.join("\n  "), context());
+    }
+    header
 }
 
 /// A parsed X-Transport-Security value.

@@ -2,13 +2,13 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{LOG_TAIL_LINES, WAIT_TIMEOUT, free_port, poll, run_command, tail, wait_for_port};
+use super::process::ChildProcess;
+use super::{LOG_TAIL_LINES, WAIT_TIMEOUT, free_port, tail, wait_for_port};
 
 /// The authserv-id the tests configure, which starts every header the milter writes.
 pub const AUTHSERV_ID: &str = "mx.test.example";
@@ -40,8 +40,8 @@ pub struct Milter {
     name: String,
     port: u16,
     log_file: PathBuf,
-    child: Mutex<Option<Child>>,
-    // Last, so the log outlives `Drop::drop`.
+    process: ChildProcess,
+    // After `process`, so the config file and the log outlive the milter.
     dir: TempDir,
 }
 
@@ -75,7 +75,8 @@ impl Milter {
             .spawn()
             .map_err(|error| format!("starting {binary} failed: {error}"))?;
 
-        let milter = Milter { name: name.to_string(), port, log_file, child: Mutex::new(Some(child)), dir };
+        let process = ChildProcess::new(&format!("milter {name:?}"), child, STOP_TIMEOUT);
+        let milter = Milter { name: name.to_string(), port, log_file, process, dir };
         wait_for_port(port, WAIT_TIMEOUT, || milter.check_running())
             .map_err(|error| format!("milter {name:?} is not listening: {error}\n{}", milter.diagnostics()))?;
         Ok(milter)
@@ -92,8 +93,7 @@ impl Milter {
 
     /// Returns the process id of the milter, or `None` once it was stopped.
     pub fn pid(&self) -> Option<u32> {
-        let guard = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        guard.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     /// Returns the whole log the milter wrote so far, stdout and stderr.
@@ -103,26 +103,15 @@ impl Milter {
 
     /// Returns an error when the milter process has exited.
     pub fn check_running(&self) -> Result<(), String> {
-        let mut guard = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(child) = guard.as_mut() else {
-            return Err(format!("milter {:?} was stopped", self.name));
-        };
-        match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("milter {:?} exited with {status}", self.name)),
-            Err(error) => Err(format!("checking milter {:?} failed: {error}", self.name)),
-        }
+        self.process.check_running()
     }
 
     /// Returns whether the milter is still running and the tail of its log, for failure messages.
     pub fn diagnostics(&self) -> String {
-        let state = match self.check_running() {
-            Ok(()) => "running".to_string(),
-            Err(error) => error,
-        };
         format!(
-            "--- milter {:?} ({state}), last {LOG_TAIL_LINES} lines of {} ---\n{}\n",
+            "--- milter {:?} ({}), last {LOG_TAIL_LINES} lines of {} ---\n{}\n",
             self.name,
+            self.process.state(),
             self.log_file.display(),
             tail(&self.log_file, LOG_TAIL_LINES),
         )
@@ -131,25 +120,6 @@ impl Milter {
     /// Stops the milter with SIGTERM, or SIGKILL when it has not exited after a few seconds.
     /// Calling it again does nothing.
     pub fn stop(&self) {
-        let mut guard = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(mut child) = guard.take() else { return };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        if let Err(error) = run_command(Command::new("kill").args(["-TERM", &child.id().to_string()])) {
-            eprintln!("sending SIGTERM to milter {:?} failed: {error}", self.name);
-        }
-        let exited = poll(STOP_TIMEOUT, || child.try_wait().ok().flatten());
-        if exited.is_none() {
-            eprintln!("milter {:?} did not exit within {STOP_TIMEOUT:?} of SIGTERM, so it is killed", self.name);
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Milter {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }

@@ -1,26 +1,34 @@
 //! Shared harness of the end-to-end tests: a private Postfix instance on loopback, the milter as a
 //! child process, a test PKI, swaks as the SMTP client, and a parser for the header the milter writes.
+//! [`fixture`] runs the cases of a libtest-mimic binary on one such harness.
 //!
 //! Every test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod fixture;
 pub mod header;
 pub mod milter;
 pub mod pki;
 pub mod postfix;
+pub mod process;
 pub mod sendmail;
 pub mod swaks;
 
 use std::fs;
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use tempfile::TempDir;
+
+use fixture::Fixture;
 use milter::Milter;
-use postfix::Postfix;
+use postfix::{Postfix, PostfixConfig};
 use swaks::Email;
 
 /// How long a helper waits for a delivery or a listening port before it fails.
@@ -35,9 +43,31 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 pub struct Harness {
     pub milters: Vec<Milter>,
     pub postfix: Postfix,
+    /// Directories that Postfix or a milter reads, such as a sasldb. Drop removes them after
+    /// [`Harness::stop`] has stopped every process.
+    pub directories: Vec<TempDir>,
 }
 
 impl Harness {
+    /// Starts one milter for each `(name, config file text)` of `milters`, then a Postfix with
+    /// the config that `postfix_config` builds from the running milters. Both `postfix_config`
+    /// and [`Harness::milters`] get the milters in the order of `milters`.
+    ///
+    /// On error every process started so far is stopped.
+    pub fn start(
+        milters: &[(&str, &str)],
+        postfix_config: impl FnOnce(&[Milter]) -> PostfixConfig,
+    ) -> Result<Harness, String> {
+        let mut running = Vec::new();
+        for (name, config) in milters {
+            running.push(Milter::start(name, config)?);
+        }
+
+        // On error the milters are dropped here, which stops them.
+        let postfix = Postfix::start(&postfix_config(&running))?;
+        Ok(Harness { milters: running, postfix, directories: Vec::new() })
+    }
+
     /// Sends `email` with swaks and returns the text of the delivered copy that contains `marker`.
     ///
     /// Errors carry the swaks transcript or the logs of Postfix and of every milter.
@@ -63,6 +93,12 @@ impl Harness {
         for milter in &self.milters {
             milter.stop();
         }
+    }
+}
+
+impl Fixture for Harness {
+    fn stop(&self) {
+        Harness::stop(self);
     }
 }
 
@@ -145,6 +181,32 @@ pub fn unique_marker(label: &str) -> String {
 pub fn run_command(command: &mut Command) -> Result<Output, String> {
     let description = format!("{command:?}");
     let output = command.output().map_err(|error| format!("starting {description} failed: {error}"))?;
+    check_output(&description, output)
+}
+
+/// Runs `command` with `input` on its stdin, like [`run_command`].
+pub fn run_command_with_input(command: &mut Command, input: &[u8]) -> Result<Output, String> {
+    let description = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("starting {description} failed: {error}"))?;
+
+    // NOTE: the input is written in full before the output is read, so a command that writes more
+    // than a pipe buffer (64 KiB on Linux) before it has read its input blocks both processes.
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin.write_all(input).map_err(|error| format!("writing to the stdin of {description} failed: {error}"))?;
+    // Closing stdin ends the input.
+    drop(stdin);
+
+    let output = child.wait_with_output().map_err(|error| format!("waiting for {description} failed: {error}"))?;
+    check_output(&description, output)
+}
+
+/// Returns `output`, or an error with it when the command exited non-zero.
+fn check_output(description: &str, output: Output) -> Result<Output, String> {
     if output.status.success() {
         Ok(output)
     } else {
@@ -155,6 +217,18 @@ pub fn run_command(command: &mut Command) -> Result<Output, String> {
             String::from_utf8_lossy(&output.stderr),
         ))
     }
+}
+
+/// Creates a temporary directory whose name starts with `prefix`, with mode 0755, so that the
+/// unprivileged processes of Postfix and Dovecot can reach the files in it.
+pub fn public_temp_dir(prefix: &str) -> Result<TempDir, String> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|error| format!("creating a temporary directory failed: {error}"))?;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+        .map_err(|error| format!("changing the mode of {} failed: {error}", dir.path().display()))?;
+    Ok(dir)
 }
 
 /// Returns whether this process runs as root, which Postfix's `postfix start` requires.

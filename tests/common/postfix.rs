@@ -13,17 +13,18 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use super::pki::TestPki;
-use super::{LOG_TAIL_LINES, WAIT_TIMEOUT, free_port, is_root, poll, run_command, tail, wait_for_port};
+use super::{
+    LOG_TAIL_LINES, WAIT_TIMEOUT, free_port, is_root, poll, run_command, run_command_with_input, tail, wait_for_port,
+};
 
 /// Every address in this domain is delivered into the instance's one Maildir.
 pub const SINK_DOMAIN: &str = "sink.test";
@@ -365,25 +366,10 @@ postlog    unix-dgram n - n - 1 postlogd
 
     /// Submits `data` through Postfix's sendmail(1), the path that `non_smtpd_milters` applies to.
     pub fn sendmail(&self, sender: &str, recipients: &[&str], data: &str) -> Result<(), String> {
-        let mut child = Command::new("/usr/sbin/sendmail")
-            .arg("-C")
-            .arg(&self.config_dir)
-            .args(["-i", "-f", sender, "--"])
-            .args(recipients)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|error| format!("starting /usr/sbin/sendmail failed: {error}"))?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        stdin.write_all(data.as_bytes()).map_err(|error| format!("writing the message to sendmail failed: {error}"))?;
-        drop(stdin);
-        let output = child.wait_with_output().map_err(|error| format!("waiting for sendmail failed: {error}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!("sendmail failed with {}: {}", output.status, String::from_utf8_lossy(&output.stderr)))
-        }
+        let mut command = Command::new("/usr/sbin/sendmail");
+        command.arg("-C").arg(&self.config_dir).args(["-i", "-f", sender, "--"]).args(recipients);
+        run_command_with_input(&mut command, data.as_bytes())?;
+        Ok(())
     }
 
     /// Returns the output of `postqueue -p`: every message in the active, incoming, deferred and

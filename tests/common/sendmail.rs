@@ -14,14 +14,14 @@
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use super::pki::TestPki;
 use super::postfix::SINK_DOMAIN;
+use super::process::ChildProcess;
 use super::{LOG_TAIL_LINES, WAIT_TIMEOUT, free_port, is_root, poll, run_command, tail, wait_for_port};
 
 /// The milter lines a sendmail admin adds to sendmail.mc, as shipped.
@@ -57,8 +57,8 @@ pub struct Sendmail {
     /// sendmail's stdout and stderr.
     output_log: PathBuf,
     pki: TestPki,
-    child: Mutex<Option<Child>>,
-    // Last, so it is removed after `Drop::drop` has stopped sendmail.
+    daemon: ChildProcess,
+    // After `daemon`, so the files are removed after sendmail has stopped.
     root: TempDir,
 }
 
@@ -136,7 +136,8 @@ impl Sendmail {
             .spawn()
             .map_err(|error| format!("starting sendmail with unshare failed: {error}"))?;
 
-        let sendmail = Sendmail { port, mail_dir, traffic_log, output_log, pki, child: Mutex::new(Some(child)), root };
+        let daemon = ChildProcess::new("sendmail", child, STOP_TIMEOUT);
+        let sendmail = Sendmail { port, mail_dir, traffic_log, output_log, pki, daemon, root };
         wait_for_port(port, WAIT_TIMEOUT, || sendmail.check_running())
             .map_err(|error| format!("sendmail is not listening: {error}\n{}", sendmail.diagnostics()))?;
         Ok(sendmail)
@@ -191,26 +192,15 @@ impl Sendmail {
 
     /// Returns an error when the daemon has exited.
     pub fn check_running(&self) -> Result<(), String> {
-        let mut guard = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(child) = guard.as_mut() else {
-            return Err("sendmail was stopped".to_string());
-        };
-        match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("sendmail exited with {status}")),
-            Err(error) => Err(format!("checking sendmail failed: {error}")),
-        }
+        self.daemon.check_running()
     }
 
     /// Returns whether sendmail runs, its output and the tail of its SMTP traffic log, for
     /// failure messages. sendmail logs to syslog, which the tests do not read.
     pub fn diagnostics(&self) -> String {
-        let state = match self.check_running() {
-            Ok(()) => "running".to_string(),
-            Err(error) => error,
-        };
         format!(
-            "--- sendmail ({state}), output in {} ---\n{}\n--- last {LOG_TAIL_LINES} lines of the SMTP traffic log {} ---\n{}\n",
+            "--- sendmail ({}), output in {} ---\n{}\n--- last {LOG_TAIL_LINES} lines of the SMTP traffic log {} ---\n{}\n",
+            self.daemon.state(),
             self.output_log.display(),
             tail(&self.output_log, LOG_TAIL_LINES),
             self.traffic_log.display(),
@@ -221,25 +211,7 @@ impl Sendmail {
     /// Stops the daemon with SIGTERM, or SIGKILL when it has not exited after a few seconds.
     /// Calling it again does nothing.
     pub fn stop(&self) {
-        let mut guard = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(mut child) = guard.take() else { return };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        if let Err(error) = run_command(Command::new("kill").args(["-TERM", &child.id().to_string()])) {
-            eprintln!("sending SIGTERM to sendmail failed: {error}");
-        }
-        if poll(STOP_TIMEOUT, || child.try_wait().ok().flatten()).is_none() {
-            eprintln!("sendmail did not exit within {STOP_TIMEOUT:?} of SIGTERM, so it is killed");
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Sendmail {
-    fn drop(&mut self) {
-        self.stop();
+        self.daemon.stop();
     }
 }
 
