@@ -228,9 +228,14 @@ fn handle_negotiate(shared: &Arc<Shared>, cx: &mut NegotiateContext<Session>, ac
         }
     }
 
+    // Without policy rules nothing is decided at RCPT (the message starts at MAIL and no RCPT
+    // macro is requested), so the stage is declined, which saves a packet per recipient.
+    // NOREPLY_RCPT stays requested. It is moot once the MTA skips the stage, and it keeps a
+    // stray RCPT unanswered, as before.
     let mut noreply = NOREPLY_STAGES;
     if session.config.policies.is_empty() {
         noreply |= ProtoOpts::NOREPLY_RCPT;
+        cx.requested_opts |= opts & ProtoOpts::NO_RCPT;
     }
     session.noreply = noreply & opts;
     cx.requested_opts |= session.noreply;

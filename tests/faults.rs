@@ -225,7 +225,8 @@ impl Smtp {
     }
 
     /// Sends MAIL FROM and RCPT TO, which leaves the milter in the middle of a transaction:
-    /// Postfix passes RCPT to the milter before it replies to the client.
+    /// Postfix passes MAIL to the milter before it replies to the client, and the milter's
+    /// transaction starts there.
     fn start_transaction(&mut self) -> Result<(), String> {
         self.command(&format!("MAIL FROM:<sender@{SINK_DOMAIN}>"), "250")?;
         self.command(&format!("RCPT TO:<recipient@{SINK_DOMAIN}>"), "250")?;

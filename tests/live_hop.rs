@@ -1,5 +1,5 @@
 //! The live hop judged from milter macros: TLS, plaintext, and an MTA that takes no macro
-//! requests.
+//! requests. Also the negotiation: the macros requested per stage and the stages declined.
 
 mod protocol;
 
@@ -46,7 +46,7 @@ async fn mta_without_macro_requests_is_unknown() {
     conn.connect("client.example.net", ([192, 0, 2, 1], 40000)).await.unwrap();
     conn.helo("client.example.net").await.unwrap();
     conn.mail(["<a@example.net>"]).await.unwrap();
-    conn.rcpt(["<b@example.org>"]).await.unwrap();
+    protocol::send_rcpt(&mut conn, "<b@example.org>").await;
     let (actions, _) = conn.eom().await.unwrap();
     conn.close().await.unwrap();
     let header = inserted_header(&actions);
@@ -98,12 +98,59 @@ async fn helo_macros_requested_when_helo_needed() {
 }
 
 #[tokio::test]
+async fn rcpt_declined_without_rules() {
+    let milter = start(EXTERNAL).await;
+
+    let mut conn = TestConnection::open(milter.addr).await.unwrap();
+    // Checked first: with RCPT taken, indymilter aborts a transaction whose header follows
+    // MAIL directly, and end of message would time out.
+    assert!(conn.negotiated_opts().contains(ProtoOpts::NO_RCPT), "no rule decides at RCPT, so the stage is declined");
+
+    conn.connect("client.example.net", ([192, 0, 2, 1], 40000)).await.unwrap();
+    protocol::helo_and_mail(&mut conn, &POSTFIX_TLS_MACROS, "<a@example.net>").await;
+    conn.header("Subject", "hi").await.unwrap();
+    let (actions, status) = conn.eom().await.unwrap();
+    conn.close().await.unwrap();
+
+    assert_eq!(status, Status::Continue);
+    assert!(inserted_header(&actions).contains(" tls=pass "));
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn rcpt_unanswered_when_mta_cannot_skip() {
+    let milter = start(EXTERNAL).await;
+
+    let mut conn = TestConnection::configure()
+        .available_opts(ProtoOpts::all() - ProtoOpts::NO_RCPT)
+        .open_tcp(milter.addr)
+        .await
+        .unwrap();
+    conn.connect("client.example.net", ([192, 0, 2, 1], 40000)).await.unwrap();
+    protocol::helo_and_mail(&mut conn, &POSTFIX_TLS_MACROS, "<a@example.net>").await;
+    let rcpt = conn.rcpt(["<b@example.org>"]).await.unwrap();
+    let (actions, status) = conn.eom().await.unwrap();
+    conn.close().await.unwrap();
+
+    assert_eq!(rcpt, Status::Noreply);
+    assert_eq!(status, Status::Continue);
+    assert!(inserted_header(&actions).contains(" tls=pass "));
+    milter.stop().await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn rcpt_answered_when_rules_exist() {
     let milter = start(&format!("{EXTERNAL}[[policy]]\nname = \"any\"\n")).await;
 
-    let conn = TestConnection::open(milter.addr).await.unwrap();
-
-    assert!(!conn.negotiated_opts().contains(ProtoOpts::NOREPLY_RCPT));
+    let mut conn = TestConnection::open(milter.addr).await.unwrap();
+    let opts = conn.negotiated_opts();
+    conn.connect("client.example.net", ([192, 0, 2, 1], 40000)).await.unwrap();
+    protocol::helo_and_mail(&mut conn, &POSTFIX_TLS_MACROS, "<a@example.net>").await;
+    let rcpt = conn.rcpt(["<b@example.org>"]).await;
     conn.close().await.unwrap();
+
+    assert!(!opts.contains(ProtoOpts::NO_RCPT), "rules decide at RCPT, so the stage is taken");
+    assert!(!opts.contains(ProtoOpts::NOREPLY_RCPT), "rules answer at RCPT");
+    assert!(matches!(rcpt, Ok(Status::Continue)), "{rcpt:?}");
     milter.stop().await.unwrap().unwrap();
 }

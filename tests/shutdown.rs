@@ -31,7 +31,7 @@ async fn transaction_in_progress_finishes() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let refused = tokio::net::TcpStream::connect(addr).await;
 
-    conn.rcpt(["<b@example.org>"]).await.unwrap();
+    protocol::send_rcpt(&mut conn, "<b@example.org>").await;
     conn.header("Subject", "hi").await.unwrap();
     let (actions, _) = conn.eom().await.unwrap();
 

@@ -4,8 +4,8 @@
 //! Input: one option byte, then records of `command, length (2 octets, little-endian),
 //! payload` that the harness frames as milter packets. Option bits: 0 chooses the policy
 //! milter over the tag milter; 1 writes the rest of the input to the socket as it is, with
-//! no framing and no negotiation; 2-6 withhold NOREPLY options and NO_HELO from the
-//! negotiation, and 7 withholds macro requests.
+//! no framing and no negotiation; 2-5 withhold NOREPLY options from the negotiation, 6
+//! withholds NO_HELO and NO_RCPT, and 7 withholds macro requests.
 //!
 //! Every reply must parse and touch only our header. On the tag milter with framed
 //! records, the end-of-message results must also match the model in

@@ -206,8 +206,9 @@ pub const ALL_ACTIONS: u32 = 0x1ff;
 pub const ALL_OPTS: u32 = 0x1f_ffff;
 
 /// The protocol options that bits 2-6 of the option byte withhold from the negotiation:
-/// NOREPLY for connect, HELO, MAIL and header, and NO_HELO.
-const WITHHELD_OPTS: [u32; 5] = [0x1000, 0x2000, 0x4000, 0x80, 0x2];
+/// NOREPLY for connect, HELO, MAIL and header, and the stages the milter declines, NO_HELO
+/// and NO_RCPT.
+const WITHHELD_OPTS: [u32; 5] = [0x1000, 0x2000, 0x4000, 0x80, 0x2 | 0x8];
 /// The action that bit 7 withholds: macro requests.
 const REQUEST_MACROS: u32 = 0x100;
 
@@ -367,6 +368,9 @@ const SKIP: u32 = 0x400;
 /// NO_HELO, which tls-milter requests when it may also request macros: the TLS macros then
 /// come at MAIL.
 const NO_HELO: u32 = 0x2;
+/// NO_RCPT, which the tag milter requests when offered, because it has no policy rules to
+/// decide there. An RCPT sent anyway still follows indymilter's transition table.
+const NO_RCPT: u32 = 0x8;
 
 /// Runs the model over the packets the harness sends.
 pub fn expect(packets: &[Packet]) -> Expectation {
@@ -439,7 +443,7 @@ pub fn expect(packets: &[Packet]) -> Expectation {
                     0 => 0x1 | 0x2 | 0x4 | 0x8 | 0x20 | 0x10,
                     bits => bits,
                 };
-                let mut requested = CALLBACK_OPTS | (mta_opts & SKIP) | (MILTER_NOREPLY & mta_opts);
+                let mut requested = CALLBACK_OPTS | (mta_opts & SKIP) | (MILTER_NOREPLY & mta_opts) | (mta_opts & NO_RCPT);
                 if payload.actions.bits() & REQUEST_MACROS != 0 {
                     requested |= mta_opts & NO_HELO;
                 }

@@ -70,6 +70,13 @@ pub async fn helo_and_mail(conn: &mut TestConnection, tls_macros: &[(&str, &str)
     conn.mail([sender]).await.unwrap();
 }
 
+/// Sends RCPT unless the milter declined the stage (NO_RCPT), as an MTA does.
+pub async fn send_rcpt(conn: &mut TestConnection, recipient: &str) {
+    if !conn.negotiated_opts().contains(indymilter_test::ProtoOpts::NO_RCPT) {
+        conn.rcpt([recipient]).await.unwrap();
+    }
+}
+
 /// Runs one transaction from an external client with the given HELO macros and header
 /// fields, and returns the end-of-message actions and status.
 pub async fn transaction(
@@ -81,7 +88,7 @@ pub async fn transaction(
     let mut conn = TestConnection::open(milter.addr).await.unwrap();
     conn.connect("client.example.net", (client.parse::<std::net::IpAddr>().unwrap(), 40000)).await.unwrap();
     helo_and_mail(&mut conn, helo_macros, "<alice@example.net>").await;
-    conn.rcpt(["<bob@example.org>"]).await.unwrap();
+    send_rcpt(&mut conn, "<bob@example.org>").await;
     conn.macros(indymilter_test::MacroStage::Data, [("i", "4ABCD1234")]).await.unwrap();
     for (name, value) in headers {
         conn.header(*name, *value).await.unwrap();
