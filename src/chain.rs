@@ -83,28 +83,82 @@ pub struct LiveHop {
     pub reason: String,
 }
 
-/// One hop of the chain, classified.
+/// One hop of the chain, classified. Its text borrows the Received field value.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub struct Hop {
+pub struct Hop<'a> {
     /// 1 = the topmost Received field of the message.
     pub position: usize,
-    pub line: ReceivedLine,
+    pub line: ReceivedLine<'a>,
     pub tls: TlsClass,
     pub trusted: bool,
-    /// The reason the hop is internal (one short sentence), when `tls` is `internal`.
-    pub internal_reason: Option<String>,
+    /// The reason the hop is internal, when `tls` is `internal`.
+    pub internal_reason: Option<InternalReason<'a>>,
     /// True when the sending address is in `tls_proxies`: the field records the proxy's
     /// hand-off, not the client's connection, so `tls` is `unknown`.
     pub from_tls_proxy: bool,
 }
 
-impl Hop {
+impl Hop<'_> {
     /// Returns the sentence naming the rule that decided `tls`.
-    pub fn evidence(&self) -> &str {
+    pub fn evidence(&self) -> Cow<'_, str> {
         if self.from_tls_proxy {
-            "The sending address is a TLS-terminating proxy listed in tls_proxies."
+            Cow::Borrowed("The sending address is a TLS-terminating proxy listed in tls_proxies.")
+        } else if let Some(reason) = &self.internal_reason {
+            Cow::Owned(reason.to_string())
         } else {
-            self.internal_reason.as_deref().unwrap_or(&self.line.evidence)
+            Cow::Borrowed(&self.line.evidence)
+        }
+    }
+
+    /// Returns the same hop with every text part owned.
+    pub fn into_owned(self) -> Hop<'static> {
+        Hop {
+            position: self.position,
+            line: self.line.into_owned(),
+            tls: self.tls,
+            trusted: self.trusted,
+            internal_reason: self.internal_reason.map(InternalReason::into_owned),
+            from_tls_proxy: self.from_tls_proxy,
+        }
+    }
+}
+
+/// Why a hop is internal. The sentence is written only when it is read (`check`, debug
+/// logs), not for every hop analysed.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum InternalReason<'a> {
+    /// A hand-off that never touched a network, such as `with local`.
+    LocalHandoff(&'static str),
+    /// A hand-off inside one mail provider's network.
+    ProviderInternal(&'static str),
+    /// The sending address is in `internal_networks`.
+    Network(IpAddr),
+    /// The verified reverse-DNS name matches `internal_hosts`.
+    Host(Cow<'a, str>),
+    /// Both ends share this registrable domain (or host name).
+    Organisation(Cow<'a, str>),
+}
+
+impl InternalReason<'_> {
+    fn into_owned(self) -> InternalReason<'static> {
+        match self {
+            Self::LocalHandoff(reason) => InternalReason::LocalHandoff(reason),
+            Self::ProviderInternal(shape) => InternalReason::ProviderInternal(shape),
+            Self::Network(ip) => InternalReason::Network(ip),
+            Self::Host(name) => InternalReason::Host(Cow::Owned(name.into_owned())),
+            Self::Organisation(domain) => InternalReason::Organisation(Cow::Owned(domain.into_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for InternalReason<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LocalHandoff(reason) => write!(formatter, "Local hand-off: {reason}."),
+            Self::ProviderInternal(shape) => write!(formatter, "Provider-internal: {shape}."),
+            Self::Network(ip) => write!(formatter, "The sending address {ip} is in internal_networks."),
+            Self::Host(name) => write!(formatter, "The sending host {name} matches internal_hosts."),
+            Self::Organisation(domain) => write!(formatter, "Both ends belong to {domain}."),
         }
     }
 }
@@ -121,15 +175,22 @@ pub struct Counts {
     pub claimed: usize,
 }
 
-/// The outcome of analysing one message.
+/// The outcome of analysing one message. Its hops borrow the Received field values.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub struct Analysis {
+pub struct Analysis<'a> {
     /// `None` offline when the message has no Received field at all.
     pub live: Option<LiveHop>,
     /// Every Received field in message order, the live one included offline.
-    pub hops: Vec<Hop>,
+    pub hops: Vec<Hop<'a>>,
     pub counts: Counts,
     pub verdict: Verdict,
+}
+
+impl Analysis<'_> {
+    /// Returns the same analysis with every text part owned, so it outlives the field values.
+    pub fn into_owned(self) -> Analysis<'static> {
+        Analysis { live: self.live, hops: self.hops.into_iter().map(Hop::into_owned).collect(), counts: self.counts, verdict: self.verdict }
+    }
 }
 
 /// Analyses the Received fields of one message (topmost first) against the live hop.
@@ -142,11 +203,11 @@ pub struct Analysis {
 /// topmost field was written by the client, which is ours only when the live hop is
 /// internal. Below a field written by us, the next field is ours too exactly when the
 /// hop it records is internal: its sender wrote the next field.
-pub fn analyse(fields: &[&str], total_fields: usize, live: LiveSource<'_>, trust: &Trust) -> Analysis {
+pub fn analyse<'a>(fields: &[&'a str], total_fields: usize, live: LiveSource<'_>, trust: &Trust) -> Analysis<'a> {
     let analysed = fields.get(..MAX_ANALYSED_FIELDS).unwrap_or(fields);
     let skipped = total_fields.max(fields.len()) - analysed.len();
     let mut parser = received::Parser::new();
-    let mut hops: Vec<Hop> = analysed.iter().enumerate().map(|(index, raw)| classify(index + 1, parser.parse(raw), trust)).collect();
+    let mut hops: Vec<Hop<'a>> = analysed.iter().enumerate().map(|(index, raw)| classify(index + 1, parser.parse(raw), trust)).collect();
 
     let (live_hop, topmost_trusted, counted_from) = match live {
         LiveSource::Macros(tls) => {
@@ -207,7 +268,7 @@ fn verdict(live: Option<TlsClass>, hops: impl Iterator<Item = TlsClass> + Clone,
 }
 
 /// Classifies one parsed field.
-fn classify(position: usize, mut line: ReceivedLine, trust: &Trust) -> Hop {
+fn classify<'a>(position: usize, mut line: ReceivedLine<'a>, trust: &Trust) -> Hop<'a> {
     apply_tls_logging_hosts(&mut line, trust);
 
     // A malformed field's address may come from a comment the sender wrote.
@@ -227,7 +288,7 @@ fn classify(position: usize, mut line: ReceivedLine, trust: &Trust) -> Hop {
 
 /// Turns a line that is `unknown` only because its MTA is not known to mark TLS into
 /// `plaintext` when its by host is listed in `tls_logging_hosts`.
-fn apply_tls_logging_hosts(line: &mut ReceivedLine, trust: &Trust) {
+fn apply_tls_logging_hosts(line: &mut ReceivedLine<'_>, trust: &Trust) {
     let eligible = line.basis == ClaimBasis::NoMark && line.local_handoff.is_none() && !line.provider_internal;
     let Some(by) = line.by.as_deref().filter(|_| eligible) else { return };
     if matches_host_list(by, &trust.tls_logging_hosts) {
@@ -238,28 +299,28 @@ fn apply_tls_logging_hosts(line: &mut ReceivedLine, trust: &Trust) {
 }
 
 /// Returns why the hop is internal, or `None`. Malformed and unparsed lines never are.
-fn internal_reason(line: &ReceivedLine, ip: Option<IpAddr>, trust: &Trust) -> Option<String> {
+fn internal_reason<'a>(line: &ReceivedLine<'a>, ip: Option<IpAddr>, trust: &Trust) -> Option<InternalReason<'a>> {
     if line.malformed || line.basis == ClaimBasis::TooLong {
         return None;
     }
     if let Some(reason) = line.local_handoff {
-        return Some(["Local hand-off: ", reason, "."].concat());
+        return Some(InternalReason::LocalHandoff(reason));
     }
     if let Some(shape) = line.provider_shape {
-        return Some(["Provider-internal: ", shape, "."].concat());
+        return Some(InternalReason::ProviderInternal(shape));
     }
     if let Some(ip) = ip.filter(|&ip| in_networks(ip, &trust.internal_networks)) {
-        return Some(format!("The sending address {ip} is in internal_networks."));
+        return Some(InternalReason::Network(ip));
     }
 
     // Only the reverse-DNS name the receiving server recorded counts: the HELO name (and
     // Postfix's from name, which is the HELO) is whatever name the client sent.
-    let verified_host = line.host.as_deref().filter(|_| !line.host_may_be_forged);
+    let verified_host = line.host.as_ref().filter(|_| !line.host_may_be_forged);
     if let Some(name) = verified_host.filter(|name| matches_host_list(name, &trust.internal_hosts)) {
-        return Some(format!("The sending host {name} matches internal_hosts."));
+        return Some(InternalReason::Host(name.clone()));
     }
 
-    same_organisation(line).map(|domain| format!("Both ends belong to {domain}."))
+    same_organisation(line).map(InternalReason::Organisation)
 }
 
 fn in_networks(ip: IpAddr, networks: &[IpNet]) -> bool {
@@ -269,6 +330,9 @@ fn in_networks(ip: IpAddr, networks: &[IpNet]) -> bool {
 /// True when `name` matches an entry: exactly (case-insensitive, trailing dot ignored),
 /// or as a subdomain of a `*.domain` entry.
 fn matches_host_list(name: &str, patterns: &[String]) -> bool {
+    if patterns.is_empty() {
+        return false;
+    }
     let name = name.trim().trim_end_matches('.');
     patterns.iter().any(|pattern| match pattern.strip_prefix("*.") {
         Some(domain) => {
@@ -285,25 +349,50 @@ fn matches_host_list(name: &str, patterns: &[String]) -> bool {
 ///
 /// Only the reverse-DNS name counts on the sending side: the HELO name is the client's
 /// choice, and sendmail's `(may be forged)` name did not resolve back.
-fn same_organisation(line: &ReceivedLine) -> Option<String> {
-    let host = line.host.as_deref().filter(|_| !line.host_may_be_forged)?;
+fn same_organisation<'a>(line: &ReceivedLine<'a>) -> Option<Cow<'a, str>> {
+    let host = line.host.as_ref().filter(|_| !line.host_may_be_forged)?;
     let by = line.by.as_deref()?;
-    let host = lower_name(host);
-    let by = lower_name(by);
     let is_address = |name: &str| name.starts_with('[') || name.contains(':') || name.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.');
-    if is_address(&host) || is_address(&by) {
+    if is_address(host) || is_address(by) {
         return None;
     }
+    // A registrable domain has at least two labels, so names whose last two labels differ
+    // never share one, and the public suffix list need not be read.
+    if !last_two_labels(host).eq_ignore_ascii_case(last_two_labels(by)) {
+        return None;
+    }
+    let host = lower_name(host.clone());
+    let by = lower_name(Cow::Borrowed(by));
     if host == by {
-        return Some(host.into_owned());
+        return Some(host);
     }
     let domain = psl::domain_str(&host)?;
-    (psl::domain_str(&by) == Some(domain)).then(|| domain.to_string())
+    (psl::domain_str(&by) == Some(domain)).then(|| Cow::Owned(domain.to_string()))
 }
 
-fn lower_name(name: &str) -> Cow<'_, str> {
-    let name = name.trim_end_matches('.');
-    if name.bytes().any(|byte| byte.is_ascii_uppercase()) { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) }
+/// Returns the last two labels of a host name, without a trailing dot.
+fn last_two_labels(name: &str) -> &str {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let mut dots = name.bytes().enumerate().rev().filter(|&(_, byte)| byte == b'.');
+    match dots.nth(1) {
+        Some((dot, _)) => name.get(dot + 1..).unwrap_or(name),
+        None => name,
+    }
+}
+
+/// Returns `name` in lower case without a trailing dot, borrowed when it already is.
+fn lower_name(name: Cow<'_, str>) -> Cow<'_, str> {
+    let needs_change = name.ends_with('.') || name.bytes().any(|byte| byte.is_ascii_uppercase());
+    if !needs_change {
+        return name;
+    }
+    match name {
+        Cow::Borrowed(text) => {
+            let text = text.trim_end_matches('.');
+            if text.bytes().any(|byte| byte.is_ascii_uppercase()) { Cow::Owned(text.to_ascii_lowercase()) } else { Cow::Borrowed(text) }
+        }
+        Cow::Owned(text) => Cow::Owned(text.trim_end_matches('.').to_ascii_lowercase()),
+    }
 }
 
 fn live_from_macros(tls: &LiveTls, trust: &Trust) -> LiveHop {
@@ -353,23 +442,23 @@ fn leading_number(text: &str) -> Option<u32> {
     text.get(..digits.min(9))?.parse().ok()
 }
 
-fn live_from_field(top: &Hop) -> LiveHop {
+fn live_from_field(top: &Hop<'_>) -> LiveHop {
     let evidence = if top.from_tls_proxy {
-        "unknown".to_string()
+        "unknown"
     } else {
         match top.line.claim {
-            Claim::Encrypted => top.line.tls_version.clone().unwrap_or_else(|| "tls".into()),
-            Claim::Plaintext => "none".into(),
-            Claim::Unknown => "unknown".into(),
+            Claim::Encrypted => top.line.tls_version.unwrap_or("tls"),
+            Claim::Plaintext => "none",
+            Claim::Unknown => "unknown",
         }
     };
     LiveHop {
-        evidence,
+        evidence: evidence.to_string(),
         class: top.tls,
-        cipher: top.line.cipher.clone(),
+        cipher: top.line.cipher.as_deref().map(str::to_string),
         bits: top.line.bits,
-        verify: top.line.verify.clone(),
-        reason: ["From the topmost Received field: ", top.evidence()].concat(),
+        verify: top.line.verify.map(str::to_string),
+        reason: ["From the topmost Received field: ", &top.evidence()].concat(),
     }
 }
 

@@ -16,7 +16,7 @@ pub struct Report {
     /// The file name, or `-` for standard input.
     pub source: String,
     pub message_id: Option<String>,
-    pub analysis: Analysis,
+    pub analysis: Analysis<'static>,
     /// The field value the milter would add for the same live state.
     pub header: String,
     /// Incoming `X-Transport-Security` fields, which the milter would delete as forged.
@@ -82,7 +82,7 @@ pub fn check_message(bytes: &[u8], source: &str, config: &Config) -> Result<Repo
     Ok(Report {
         source: source.to_string(),
         message_id: message.message_id().map(str::to_string),
-        analysis,
+        analysis: analysis.into_owned(),
         header,
         forged,
     })
@@ -101,7 +101,7 @@ pub fn to_json(report: &Report) -> Value {
     })
 }
 
-fn hop_json(hop: &Hop) -> Value {
+fn hop_json(hop: &Hop<'_>) -> Value {
     let line = &hop.line;
     json!({
         "position": hop.position,
@@ -114,7 +114,7 @@ fn hop_json(hop: &Hop) -> Value {
         "by": line.by,
         "protocol": line.protocol,
         "id": line.id,
-        "date": line.date,
+        "date": line.date(),
         "claim": line.claim.as_str(),
         "tls": hop.tls.as_str(),
         "tls_version": line.tls_version,
@@ -162,7 +162,7 @@ pub fn to_text(report: &Report) -> String {
     text
 }
 
-fn write_hop(text: &mut String, hop: &Hop) {
+fn write_hop(text: &mut String, hop: &Hop<'_>) {
     let line = &hop.line;
     let unknown = "?";
     let from = line.from_name.as_deref().or(line.host.as_deref()).unwrap_or(unknown);
@@ -172,11 +172,11 @@ fn write_hop(text: &mut String, hop: &Hop) {
     let role = if hop.position == 1 { " (live hop)" } else { "" };
     let _ = writeln!(text, "  [{}] from {from}{ip} by {by}{protocol}{role}", hop.position);
 
-    let mut tls = Vec::new();
-    tls.extend(line.tls_version.clone());
-    tls.extend(line.cipher.clone());
+    let mut tls: Vec<String> = Vec::new();
+    tls.extend(line.tls_version.map(str::to_string));
+    tls.extend(line.cipher.as_deref().map(str::to_string));
     tls.extend(line.bits.map(|bits| format!("{bits} bits")));
-    tls.extend(line.verify.as_ref().map(|verify| format!("verify {verify}")));
+    tls.extend(line.verify.map(|verify| format!("verify {verify}")));
     let tls = if tls.is_empty() { String::new() } else { format!("; {}", tls.join(" ")) };
     let _ = writeln!(
         text,

@@ -192,7 +192,7 @@ mod tests {
     use crate::chain::{Counts, LiveHop};
     use crate::hop::{TlsClass, Verdict};
 
-    fn analysis(cipher: &str) -> Analysis {
+    fn analysis(cipher: &str) -> Analysis<'static> {
         Analysis {
             live: Some(LiveHop {
                 evidence: "TLSv1.3".into(),

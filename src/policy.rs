@@ -383,7 +383,7 @@ impl Rule {
                 _ => {}
             }
 
-            let stated_version = hop.line.tls_version.as_deref().and_then(TlsVersion::parse);
+            let stated_version = hop.line.tls_version.and_then(TlsVersion::parse);
             if let (Some(floor), Some(version)) = (self.min_tls_version, stated_version)
                 && version < floor
             {

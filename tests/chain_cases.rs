@@ -29,11 +29,11 @@ fn loopback_trust() -> Trust {
     Trust { internal_networks: chain::default_internal_networks(), ..Trust::default() }
 }
 
-fn offline(fields: &[&str], trust: &Trust) -> Analysis {
+fn offline<'a>(fields: &[&'a str], trust: &Trust) -> Analysis<'a> {
     chain::analyse(fields, fields.len(), LiveSource::TopmostField, trust)
 }
 
-fn daemon(fields: &[&str], live: &LiveTls, trust: &Trust) -> Analysis {
+fn daemon<'a>(fields: &[&'a str], live: &LiveTls, trust: &Trust) -> Analysis<'a> {
     chain::analyse(fields, fields.len(), LiveSource::Macros(live), trust)
 }
 
@@ -50,15 +50,15 @@ fn live_tls(client: &str, version: Option<&str>) -> LiveTls {
     }
 }
 
-fn classes(analysis: &Analysis) -> Vec<TlsClass> {
+fn classes(analysis: &Analysis<'_>) -> Vec<TlsClass> {
     analysis.hops.iter().map(|hop| hop.tls).collect()
 }
 
-fn trusted(analysis: &Analysis) -> Vec<bool> {
+fn trusted(analysis: &Analysis<'_>) -> Vec<bool> {
     analysis.hops.iter().map(|hop| hop.trusted).collect()
 }
 
-fn live_token(analysis: &Analysis) -> Option<&str> {
+fn live_token<'a>(analysis: &'a Analysis<'_>) -> Option<&'a str> {
     analysis.live.as_ref().map(|live| live.evidence.as_str())
 }
 
@@ -158,7 +158,7 @@ fn internal_hosts_exact() {
     let trust = Trust { internal_hosts: vec!["RELAY.partner.example".into()], ..loopback_trust() };
     let analysis = offline(&[MX_TLS, hop], &trust);
     assert_eq!(classes(&analysis), [TlsClass::Encrypted, TlsClass::Internal]);
-    let reason = analysis.hops.get(1).and_then(|hop| hop.internal_reason.clone()).unwrap_or_default();
+    let reason = analysis.hops.get(1).and_then(|hop| hop.internal_reason.as_ref()).map(ToString::to_string).unwrap_or_default();
     assert!(reason.contains("internal_hosts"), "{reason}");
 }
 
@@ -415,7 +415,7 @@ fn tls_text_after_date() {
 #[test]
 fn two_digit_year() {
     let line = tls_milter::received::parse("from e.example.net ([192.0.2.193]) by f.example.org with SMTP id OLD1; Mon, 3 Feb 25 10:00:00 GMT");
-    assert_eq!(line.date.as_deref(), Some("2025-02-03T10:00:00Z"));
+    assert_eq!(line.date().as_deref(), Some("2025-02-03T10:00:00Z"));
 }
 
 #[test]

@@ -399,7 +399,7 @@ fn other_policy_recipient_gets_452(harness: &Harness) -> Result<(), Failed> {
     let context = format!("delivered message:\n{message}\n{context}");
     let original_to: Vec<String> =
         fields_named(&message, "X-Original-To").iter().map(|field| field.unfolded()).collect();
-    assert_eq!(original_to, [first.clone()], "{context}");
+    assert_eq!(original_to, std::slice::from_ref(&first), "{context}");
     let header = parse_milter_field(&message, || context.clone());
     assert_policy(&header, "default", "tag", false, &context);
 

@@ -7,9 +7,49 @@
 
 /// A date read from the text after the `;`.
 pub(crate) struct ParsedDate {
-    pub rfc3339: String,
+    pub rfc3339: Rfc3339,
     /// Byte offset just past the date (and its zone), for text that follows it.
     pub end: usize,
+}
+
+/// An RFC 3339 date-time (`2025-02-03T13:32:13Z` or `...+01:00`), kept inline so that
+/// reading the date of a field allocates nothing.
+#[derive(Clone, Copy, Eq, PartialEq)]
+pub struct Rfc3339 {
+    text: [u8; 25],
+    length: u8,
+}
+
+impl Rfc3339 {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.text.get(..usize::from(self.length)).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Rfc3339 {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Rfc3339 {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), formatter)
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 struct Cursor<'a> {
@@ -115,7 +155,7 @@ pub(crate) fn parse(text: &str) -> Option<ParsedDate> {
 
 /// Writes `YYYY-MM-DDTHH:MM:SS` and `Z` for a zero offset or `+HH:MM` / `-HH:MM`.
 /// The parts must be in range: the year has four digits, the others two.
-fn format_rfc3339(parts: [u32; 6], zone_minutes: i32) -> String {
+fn format_rfc3339(parts: [u32; 6], zone_minutes: i32) -> Rfc3339 {
     fn put(buffer: &mut [u8; 25], at: usize, value: u32, digits: u32) {
         let mut divisor = if digits == 4 { 1000 } else { 10 };
         let mut index = at;
@@ -147,7 +187,7 @@ fn format_rfc3339(parts: [u32; 6], zone_minutes: i32) -> String {
         put(&mut buffer, 23, zone % 60, 2);
         25
     };
-    String::from_utf8(buffer.get(..length).unwrap_or_default().to_vec()).unwrap_or_default()
+    Rfc3339 { text: buffer, length }
 }
 
 /// Reads the zone as minutes east of UTC.
@@ -206,12 +246,12 @@ mod tests {
                 tz_hour: (zone.unsigned_abs() / 60) as u8,
                 tz_minute: (zone.unsigned_abs() % 60) as u8,
             };
-            assert_eq!(format_rfc3339(parts, zone), reference.to_rfc3339());
+            assert_eq!(format_rfc3339(parts, zone).as_str(), reference.to_rfc3339());
         }
     }
 
     fn rfc3339(text: &str) -> Option<String> {
-        parse(text).map(|date| date.rfc3339)
+        parse(text).map(|date| date.rfc3339.to_string())
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::lexer::{self, Kind, Token};
 use super::rules::{self, ProtocolWord};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 enum Keyword {
@@ -22,18 +22,17 @@ enum Keyword {
 }
 
 fn keyword(word: &str) -> Option<Keyword> {
-    const KEYWORDS: [(&str, Keyword); 6] = [
-        ("from", Keyword::From),
-        ("by", Keyword::By),
-        ("via", Keyword::Via),
-        ("with", Keyword::With),
-        ("id", Keyword::Id),
-        ("for", Keyword::For),
-    ];
-    if !(2..=4).contains(&word.len()) {
-        return None;
-    }
-    KEYWORDS.iter().find(|(text, _)| text.len() == word.len() && word.eq_ignore_ascii_case(text)).map(|&(_, keyword)| keyword)
+    let first = word.as_bytes().first().map(u8::to_ascii_lowercase);
+    let (keyword, text) = match (word.len(), first) {
+        (4, Some(b'f')) => (Keyword::From, "from"),
+        (2, Some(b'b')) => (Keyword::By, "by"),
+        (3, Some(b'v')) => (Keyword::Via, "via"),
+        (4, Some(b'w')) => (Keyword::With, "with"),
+        (2, Some(b'i')) => (Keyword::Id, "id"),
+        (3, Some(b'f')) => (Keyword::For, "for"),
+        _ => return None,
+    };
+    word.eq_ignore_ascii_case(text).then_some(keyword)
 }
 
 /// The sending side as its comments (the TCP-info) record it.
@@ -54,20 +53,24 @@ pub(crate) struct Sender<'a> {
 
 /// One Received field, split into its clauses. Slices borrow the raw field.
 #[derive(Debug)]
-pub(crate) struct Fields<'a> {
+pub(crate) struct Fields<'t, 'a> {
     pub raw: &'a str,
-    pub tokens: &'a [Token<'a>],
+    pub tokens: &'t [Token<'a>],
     /// Index of the first top-level `;` (the date separator), or `tokens.len()`.
     pub end: usize,
     pub has_from: bool,
     /// The from name as written. It spans folding when it is several words.
     pub from_name: Option<&'a str>,
     pub from_is_literal: bool,
+    /// True when the from name is one atom, so it has no whitespace to collapse.
+    pub from_is_one_atom: bool,
     pub by_index: Option<usize>,
     pub by: Option<&'a str>,
     /// The with word as written. `Microsoft SMTP Server` spans several atoms.
     pub with_word: Option<&'a str>,
     pub protocol: Option<&'static ProtocolWord>,
+    /// True when the with word is one atom, so it has no whitespace to collapse.
+    pub with_is_one_atom: bool,
     pub id: Option<&'a str>,
     /// Mimecast's second `with STARTTLS` clause.
     pub starttls: bool,
@@ -77,15 +80,13 @@ pub(crate) struct Fields<'a> {
     pub over_tls: bool,
     /// The text after the date separator.
     pub date_text: &'a str,
-    /// The date as RFC 3339.
-    pub date: Option<String>,
     /// Courier writes `id` after the date.
     pub id_after_date: bool,
     pub sender: Sender<'a>,
     pub malformed: Option<&'static str>,
 }
 
-impl<'a> Fields<'a> {
+impl<'a> Fields<'_, 'a> {
     fn mark_malformed(&mut self, reason: &'static str) {
         self.malformed.get_or_insert(reason);
     }
@@ -154,7 +155,7 @@ pub(crate) fn same_words(left: &str, right: &str) -> bool {
 }
 
 /// Reads the clauses of a tokenized field.
-pub(crate) fn read<'a>(raw: &'a str, tokens: &'a [Token<'a>]) -> Fields<'a> {
+pub(crate) fn read<'t, 'a>(raw: &'a str, tokens: &'t [Token<'a>]) -> Fields<'t, 'a> {
     let end = tokens.iter().position(|token| token.kind == Kind::Semicolon).unwrap_or(tokens.len());
     let date_text = tokens.get(end).map_or("", |semicolon| raw.get(semicolon.end()..).unwrap_or_default());
 
@@ -165,16 +166,17 @@ pub(crate) fn read<'a>(raw: &'a str, tokens: &'a [Token<'a>]) -> Fields<'a> {
         has_from: false,
         from_name: None,
         from_is_literal: false,
+        from_is_one_atom: false,
         by_index: None,
         by: None,
         with_word: None,
         protocol: None,
+        with_is_one_atom: false,
         id: None,
         starttls: false,
         tls_clause: None,
         over_tls: false,
         date_text,
-        date: None,
         id_after_date: false,
         sender: Sender::default(),
         malformed: None,
@@ -263,13 +265,13 @@ pub(crate) fn read<'a>(raw: &'a str, tokens: &'a [Token<'a>]) -> Fields<'a> {
 }
 
 /// True when a `by` keyword follows token `index`, before the date.
-fn has_by_after(fields: &Fields<'_>, index: usize) -> bool {
+fn has_by_after(fields: &Fields<'_, '_>, index: usize) -> bool {
     let tokens = fields.tokens.get(index..fields.end).unwrap_or_default();
     tokens.iter().any(|token| token.kind == Kind::Atom && keyword(token.text) == Some(Keyword::By))
 }
 
 /// Reads the from name after the `from` at `index - 1`, and returns the next token index.
-fn read_from(fields: &mut Fields<'_>, mut index: usize) -> usize {
+fn read_from(fields: &mut Fields<'_, '_>, mut index: usize) -> usize {
     if fields.has_from || fields.by_index.is_some() {
         fields.mark_malformed("a from clause after another from or by clause");
         return index;
@@ -296,6 +298,7 @@ fn read_from(fields: &mut Fields<'_>, mut index: usize) -> usize {
                 index += 1;
             }
             fields.from_name = Some(lexer::slice(fields.raw, first.start(), last.end()));
+            fields.from_is_one_atom = last.start() == first.start();
             index
         }
         _ => index,
@@ -303,7 +306,7 @@ fn read_from(fields: &mut Fields<'_>, mut index: usize) -> usize {
 }
 
 /// Reads the with word after the `with` at `index - 1`, and returns the next token index.
-fn read_with(fields: &mut Fields<'_>, mut index: usize) -> usize {
+fn read_with(fields: &mut Fields<'_, '_>, mut index: usize) -> usize {
     let Some(first) = fields.token(index).copied().filter(|token| token.kind == Kind::Atom) else {
         return index;
     };
@@ -332,6 +335,7 @@ fn read_with(fields: &mut Fields<'_>, mut index: usize) -> usize {
     }
     let word = lexer::slice(fields.raw, first.start(), last.end());
     fields.with_word = Some(word);
+    fields.with_is_one_atom = last.start() == first.start();
     fields.protocol = rules::protocol_word(word);
     index
 }
@@ -339,7 +343,7 @@ fn read_with(fields: &mut Fields<'_>, mut index: usize) -> usize {
 /// Reads a non-registered clause after the by clause: RFC 8314 `tls <suite>` and
 /// Hotmail's `over TLS secured channel`. `index` is the token after `name`. Returns
 /// how many value tokens the clause has.
-fn read_extra_clause(fields: &mut Fields<'_>, name: &str, index: usize) -> usize {
+fn read_extra_clause(fields: &mut Fields<'_, '_>, name: &str, index: usize) -> usize {
     if name.eq_ignore_ascii_case("tls") {
         let Some(suite) = fields.atom(index) else { return 0 };
         fields.tls_clause.get_or_insert(suite);
@@ -356,15 +360,19 @@ fn read_extra_clause(fields: &mut Fields<'_>, name: &str, index: usize) -> usize
 
 /// Checks the text after the date separator. A TLS word there is malformed, because no
 /// MTA writes one after the date, and Courier's trailing `id` is read.
-fn read_date_tail(fields: &mut Fields<'_>) {
+fn read_date_tail(fields: &mut Fields<'_, '_>) {
     let text = fields.date_text;
-    if contains_tls_word(text) {
+    let words = DateTailWords::of(text);
+    if words.tls {
         fields.mark_malformed("TLS text after the date separator");
     }
 
+    // The date is read here only to find where Courier's `id` starts after it.
+    if !words.id {
+        return;
+    }
     let Some(date) = super::date::parse(text) else { return };
     let mut rest = text.get(date.end..).unwrap_or_default().split_ascii_whitespace();
-    fields.date = Some(date.rfc3339);
     if rest.next().is_some_and(|word| word.eq_ignore_ascii_case("id"))
         && let Some(id) = rest.next()
     {
@@ -376,10 +384,10 @@ fn read_date_tail(fields: &mut Fields<'_>) {
 /// The TLS words that make text after the date separator malformed, lower case.
 const DATE_TAIL_TLS_WORDS: [&str; 6] = ["tls", "ssl", "cipher", "smtps", "lmtps", "https"];
 
-/// True for the first letters of [`DATE_TAIL_TLS_WORDS`], either case.
+/// True for the first letters of [`DATE_TAIL_TLS_WORDS`] and of `id`, either case.
 static DATE_TAIL_FIRST_LETTERS: [bool; 256] = {
     let mut table = [false; 256];
-    let letters = b"tTsScClLhH";
+    let letters = b"tTsScClLhHiI";
     let mut index = 0;
     while index < letters.len() {
         table[letters[index] as usize] = true;
@@ -388,13 +396,35 @@ static DATE_TAIL_FIRST_LETTERS: [bool; 256] = {
     table
 };
 
-/// True when `text` contains one of [`DATE_TAIL_TLS_WORDS`], ignoring case.
-fn contains_tls_word(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.iter().enumerate().filter(|(_, byte)| DATE_TAIL_FIRST_LETTERS[usize::from(**byte)]).any(|(start, _)| {
-        let rest = bytes.get(start..).unwrap_or_default();
-        DATE_TAIL_TLS_WORDS.iter().any(|word| rest.get(..word.len()).is_some_and(|head| head.eq_ignore_ascii_case(word.as_bytes())))
-    })
+/// What one pass over the text after the date separator found, ignoring case.
+struct DateTailWords {
+    /// One of [`DATE_TAIL_TLS_WORDS`].
+    tls: bool,
+    /// `id`, as Courier writes after the date.
+    id: bool,
+}
+
+impl DateTailWords {
+    fn of(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let mut words = DateTailWords { tls: false, id: false };
+        for (start, &byte) in bytes.iter().enumerate() {
+            if !DATE_TAIL_FIRST_LETTERS[usize::from(byte)] {
+                continue;
+            }
+            let rest = bytes.get(start..).unwrap_or_default();
+            let first = byte.to_ascii_lowercase();
+            if first == b'i' {
+                words.id |= rest.get(1).is_some_and(|next| next.eq_ignore_ascii_case(&b'd'));
+                continue;
+            }
+            words.tls |= DATE_TAIL_TLS_WORDS
+                .iter()
+                .filter(|word| word.as_bytes().first() == Some(&first))
+                .any(|word| rest.get(..word.len()).is_some_and(|head| head.eq_ignore_ascii_case(word.as_bytes())));
+        }
+        words
+    }
 }
 
 /// Returns the address in `text` (an address literal's content or a bare address),
@@ -422,7 +452,33 @@ pub(crate) fn parse_address(text: &str) -> Option<(&str, IpAddr)> {
     if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_hexdigit() || matches!(byte, b':' | b'.')) {
         return None;
     }
+    if let Some(ip) = dotted_quad(text) {
+        return Some((text, IpAddr::V4(ip)));
+    }
     text.parse::<IpAddr>().ok().map(|ip| (text, ip))
+}
+
+/// Reads the common IPv4 form, four decimal octets without leading zeros, faster than the
+/// general parser. Anything else is `None`, and the general parser decides.
+fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut count = 0;
+    let mut value = 0u32;
+    let mut digits = 0;
+    for &byte in text.as_bytes() {
+        if byte == b'.' {
+            *octets.get_mut(count)? = u8::try_from(value).ok().filter(|_| digits > 0)?;
+            count += 1;
+            (value, digits) = (0, 0);
+        } else if byte.is_ascii_digit() && digits < 3 && !(digits == 1 && value == 0) {
+            value = value * 10 + u32::from(byte - b'0');
+            digits += 1;
+        } else {
+            return None;
+        }
+    }
+    *octets.get_mut(count).filter(|_| count == 3)? = u8::try_from(value).ok().filter(|_| digits > 0)?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Returns the content of a `[...]` word, without what follows the `]` (Exim's `:port`).
@@ -436,7 +492,7 @@ const TCP_INFO_MAX_LEN: usize = 320;
 
 /// Reads the sending side's comments. Returns the sender and how many of its comments
 /// carry an address.
-fn read_sender<'a>(fields: &Fields<'a>) -> (Sender<'a>, usize) {
+fn read_sender<'a>(fields: &Fields<'_, 'a>) -> (Sender<'a>, usize) {
     let mut sender = Sender::default();
     let mut address_comments = 0;
 
@@ -499,7 +555,7 @@ fn strip_prefix_ignore_case<'a>(word: &'a str, prefix: &str) -> Option<&'a str> 
 mod tests {
     use super::*;
 
-    fn with_fields<R>(raw: &str, check: impl FnOnce(&Fields<'_>) -> R) -> R {
+    fn with_fields<R>(raw: &str, check: impl FnOnce(&Fields<'_, '_>) -> R) -> R {
         let mut tokens = Vec::new();
         let _ = lexer::tokenize(raw, &mut tokens);
         let fields = read(raw, &tokens);
@@ -514,6 +570,16 @@ mod tests {
     #[test]
     fn address_zone() {
         assert_eq!(address("fe80::1%4"), Some("fe80::1"));
+    }
+
+    #[test]
+    fn dotted_quad_agrees_with_std() {
+        for text in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..3.4", "1.2.3.4a", ""] {
+            let std_reading = text.parse::<Ipv4Addr>().ok();
+            let fast_reading = dotted_quad(text);
+            assert!(fast_reading.is_none() || fast_reading == std_reading, "{text}");
+            assert_eq!(parse_address(text).map(|(_, ip)| ip), std_reading.map(IpAddr::V4), "{text}");
+        }
     }
 
     #[test]

@@ -169,11 +169,12 @@ pub(crate) fn prefix(text: &str, max: usize) -> &str {
     slice(text, 0, end)
 }
 
-/// Splits `raw` into top-level tokens, appending them to `tokens`.
+/// Splits `raw` into top-level tokens, appending them to `tokens`, up to and including the
+/// first top-level `;` (the date separator). The date after it is not tokenized.
 ///
 /// On an unclosed comment, quote, angle address or literal, the open token runs to the
 /// end of the input and is still appended. A stray `)` is skipped. Either way the first
-/// error is returned after the whole input was read.
+/// error is returned after the clauses were read.
 pub(crate) fn tokenize<'a>(raw: &'a str, tokens: &mut Vec<Token<'a>>) -> Result<(), LexError> {
     let bytes = raw.as_bytes();
     let mut error = None;
@@ -206,7 +207,12 @@ pub(crate) fn tokenize<'a>(raw: &'a str, tokens: &mut Vec<Token<'a>>) -> Result<
                 Some(close) => (Kind::Literal, close + 1, close, None),
                 None => (Kind::Literal, bytes.len(), bytes.len(), Some(LexError::UnclosedLiteral)),
             },
-            b';' => (Kind::Semicolon, start + 1, start + 1, None),
+            b';' => {
+                // The date follows, which the date reader reads from the raw text, so no
+                // token after this one is ever looked at.
+                tokens.push(Token { kind: Kind::Semicolon, text: slice(raw, start, start + 1), start: offset(start), end: offset(start + 1) });
+                break;
+            }
             b')' => {
                 error.get_or_insert(LexError::UnbalancedParentheses);
                 index += 1;

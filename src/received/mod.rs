@@ -24,34 +24,41 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use tls::TlsDetails;
 
+pub use date::Rfc3339;
+
 pub use tls::verify_token;
 pub(crate) use tls::version as normalise_version;
 
 /// The parts of one Received field, read leniently: a missing part is `None`, never an error.
+///
+/// Text parts borrow the field value where they are written as they stand in it, so parsing
+/// a field allocates only for a folded multi-word name; [`ReceivedLine::into_owned`] makes a
+/// line that outlives the value.
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
-pub struct ReceivedLine {
+pub struct ReceivedLine<'a> {
     /// The token after `from`, as written (brackets and trailing dots kept).
-    pub from_name: Option<String>,
+    pub from_name: Option<Cow<'a, str>>,
     /// The HELO/EHLO name when the field records one apart from `from_name`.
-    pub helo: Option<String>,
+    pub helo: Option<Cow<'a, str>>,
     /// The reverse-DNS name of the sending side.
-    pub host: Option<String>,
+    pub host: Option<Cow<'a, str>>,
     /// The sending side's address, without brackets or an `IPv6:` prefix.
-    pub ip: Option<String>,
+    pub ip: Option<Cow<'a, str>>,
     /// The host after `by`, as written.
-    pub by: Option<String>,
+    pub by: Option<Cow<'a, str>>,
     /// The `with` word as written (`ESMTPS`, `Microsoft SMTP Server`, `esmtps`).
-    pub protocol: Option<String>,
-    pub id: Option<String>,
-    /// The date after the `;` that ends the clauses, as RFC 3339.
-    pub date: Option<String>,
+    pub protocol: Option<Cow<'a, str>>,
+    pub id: Option<Cow<'a, str>>,
+    /// The text after the `;` that ends the clauses: the date, read by [`ReceivedLine::date`].
+    #[serde(skip)]
+    pub date_text: Cow<'a, str>,
     /// The negotiated version, `TLSv1.0`..`TLSv1.3` or `SSLv3`, only where the field states it exactly.
-    pub tls_version: Option<String>,
-    pub cipher: Option<String>,
+    pub tls_version: Option<&'static str>,
+    pub cipher: Option<Cow<'a, str>>,
     /// The first number of an `a/b` bits pair.
     pub bits: Option<u32>,
     /// Client certificate status: `ok`, `fail`, `no-cert`, `not-requested` or `unknown`.
-    pub verify: Option<String>,
+    pub verify: Option<&'static str>,
     /// The software that wrote the field, from the fingerprint table (`postfix`, `exim`, ...).
     pub mta: Option<&'static str>,
     pub claim: Claim,
@@ -81,6 +88,45 @@ pub struct ReceivedLine {
     pub ip_addr: Option<IpAddr>,
 }
 
+impl ReceivedLine<'_> {
+    /// Returns the date after the `;` as RFC 3339, when it reads as an RFC 5322 date-time.
+    /// It is read on demand, because the analysis never needs it.
+    pub fn date(&self) -> Option<Rfc3339> {
+        date::parse(&self.date_text).map(|date| date.rfc3339)
+    }
+
+    /// Returns the same line with every text part owned.
+    pub fn into_owned(self) -> ReceivedLine<'static> {
+        fn own(text: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+            text.map(|text| Cow::Owned(text.into_owned()))
+        }
+        ReceivedLine {
+            from_name: own(self.from_name),
+            helo: own(self.helo),
+            host: own(self.host),
+            ip: own(self.ip),
+            by: own(self.by),
+            protocol: own(self.protocol),
+            id: own(self.id),
+            cipher: own(self.cipher),
+            date_text: Cow::Owned(self.date_text.into_owned()),
+            tls_version: self.tls_version,
+            bits: self.bits,
+            verify: self.verify,
+            mta: self.mta,
+            claim: self.claim,
+            evidence: self.evidence,
+            local_handoff: self.local_handoff,
+            provider_internal: self.provider_internal,
+            malformed: self.malformed,
+            transmission_type: self.transmission_type,
+            host_may_be_forged: self.host_may_be_forged,
+            basis: self.basis,
+            provider_shape: self.provider_shape,
+            ip_addr: self.ip_addr,
+        }
+    }
+}
 
 /// The kind of rule that decided a line's claim.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -127,7 +173,7 @@ struct Marks<'a> {
 ///
 /// A value longer than [`MAX_FIELD_LEN`] is not parsed: it returns an `unknown` line
 /// whose evidence gives the length.
-pub fn parse(raw: &str) -> ReceivedLine {
+pub fn parse(raw: &str) -> ReceivedLine<'_> {
     Parser::new().parse(raw)
 }
 
@@ -149,13 +195,13 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses one Received field value, as [`parse`] does.
-    pub fn parse(&mut self, raw: &'a str) -> ReceivedLine {
+    pub fn parse(&mut self, raw: &'a str) -> ReceivedLine<'a> {
         self.tokens.clear();
         parse_with(raw, &mut self.tokens)
     }
 }
 
-fn parse_with<'a>(raw: &'a str, tokens: &mut Vec<lexer::Token<'a>>) -> ReceivedLine {
+fn parse_with<'a>(raw: &'a str, tokens: &mut Vec<lexer::Token<'a>>) -> ReceivedLine<'a> {
     if raw.len() > MAX_FIELD_LEN {
         return too_long(raw.len());
     }
@@ -166,20 +212,19 @@ fn parse_with<'a>(raw: &'a str, tokens: &mut Vec<lexer::Token<'a>>) -> ReceivedL
         fields.malformed = Some(error.describe());
     }
 
-    let date = fields.date.take();
     let view = rules::View::new(&fields);
     let rule = rules::fingerprint(&view);
     let marks = collect_marks(&fields);
     let mut line = ReceivedLine {
-        from_name: fields.from_name.map(collapse_whitespace),
-        helo: fields.sender.helo.map(str::to_string),
-        host: sender_host(&fields, rule).map(str::to_string),
-        ip: fields.sender.ip.map(|(text, _)| text.to_string()),
+        from_name: fields.from_name.map(|name| if fields.from_is_one_atom { Cow::Borrowed(name) } else { collapse_whitespace(name) }),
+        helo: fields.sender.helo.map(Cow::Borrowed),
+        host: sender_host(&fields, rule).map(Cow::Borrowed),
+        ip: fields.sender.ip.map(|(text, _)| Cow::Borrowed(text)),
         ip_addr: fields.sender.ip.map(|(_, ip)| ip),
-        by: fields.by.map(str::to_string),
-        protocol: fields.with_word.map(collapse_whitespace),
-        id: fields.id.map(str::to_string),
-        date,
+        by: fields.by.map(Cow::Borrowed),
+        protocol: fields.with_word.map(|word| if fields.with_is_one_atom { Cow::Borrowed(word) } else { collapse_whitespace(word) }),
+        id: fields.id.map(Cow::Borrowed),
+        date_text: Cow::Borrowed(fields.date_text),
         mta: rule.map(|rule| rule.mta),
         malformed: fields.malformed.is_some(),
         transmission_type: fields.protocol.map(|protocol| protocol.canonical),
@@ -197,7 +242,7 @@ fn parse_with<'a>(raw: &'a str, tokens: &mut Vec<lexer::Token<'a>>) -> ReceivedL
     line
 }
 
-fn too_long(length: usize) -> ReceivedLine {
+fn too_long(length: usize) -> ReceivedLine<'static> {
     ReceivedLine {
         evidence: format!("The field is {length} bytes, over the {MAX_FIELD_LEN}-byte limit, so it was not parsed.").into(),
         basis: ClaimBasis::TooLong,
@@ -206,9 +251,17 @@ fn too_long(length: usize) -> ReceivedLine {
 }
 
 /// Joins the words of a folded value with single spaces.
-fn collapse_whitespace(text: &str) -> String {
-    if !text.bytes().any(|byte| byte.is_ascii_whitespace()) {
-        return text.to_string();
+fn collapse_whitespace(text: &str) -> Cow<'_, str> {
+    // Already collapsed when the only whitespace is single spaces between words.
+    let mut previous_space = true;
+    let collapsed = text.bytes().all(|byte| {
+        let space = byte.is_ascii_whitespace();
+        let fine = !space || (byte == b' ' && !previous_space);
+        previous_space = space;
+        fine
+    });
+    if collapsed && !previous_space {
+        return Cow::Borrowed(text);
     }
     let mut words = text.split_ascii_whitespace();
     let mut collapsed = String::with_capacity(text.len());
@@ -217,11 +270,11 @@ fn collapse_whitespace(text: &str) -> String {
         collapsed.push(' ');
         collapsed.push_str(word);
     }
-    collapsed
+    Cow::Owned(collapsed)
 }
 
 /// Returns the reverse-DNS name: from the TCP-info, or Exim's from name when the TCP-info has none.
-fn sender_host<'a>(fields: &Fields<'a>, rule: Option<&MtaRule>) -> Option<&'a str> {
+fn sender_host<'a>(fields: &Fields<'_, 'a>, rule: Option<&MtaRule>) -> Option<&'a str> {
     if fields.sender.host.is_some() {
         return fields.sender.host;
     }
@@ -230,7 +283,7 @@ fn sender_host<'a>(fields: &Fields<'a>, rule: Option<&MtaRule>) -> Option<&'a st
     name.filter(|_| from_is_rdns && !fields.from_is_literal && fields.sender.ip.is_some())
 }
 
-fn collect_marks<'a>(fields: &Fields<'a>) -> Marks<'a> {
+fn collect_marks<'a>(fields: &Fields<'_, 'a>) -> Marks<'a> {
     let mut marks = Marks::default();
 
     // The receiving side: only the receiving MTA writes after its own host name.
@@ -277,7 +330,7 @@ fn collect_marks<'a>(fields: &Fields<'a>) -> Marks<'a> {
     marks
 }
 
-fn decide_claim(line: &mut ReceivedLine, fields: &Fields<'_>, rule: Option<&MtaRule>, marks: &Marks<'_>) {
+fn decide_claim<'a>(line: &mut ReceivedLine<'a>, fields: &Fields<'_, '_>, rule: Option<&MtaRule>, marks: &Marks<'a>) {
     // Taken out and put back below, so the evidence can borrow it without a copy.
     let protocol = line.protocol.take();
     let with_word = protocol.as_deref().unwrap_or_default();
@@ -322,11 +375,11 @@ fn sentence(parts: &[&str]) -> String {
     text
 }
 
-fn set_details(line: &mut ReceivedLine, details: TlsDetails<'_>, postfix_verify: Option<&'static str>) {
-    line.tls_version = details.version.map(str::to_string);
-    line.cipher = details.cipher.map(str::to_string);
+fn set_details<'a>(line: &mut ReceivedLine<'a>, details: TlsDetails<'a>, postfix_verify: Option<&'static str>) {
+    line.tls_version = details.version;
+    line.cipher = details.cipher.map(Cow::Borrowed);
     line.bits = details.bits;
-    line.verify = details.verify.or(postfix_verify).map(str::to_string);
+    line.verify = details.verify.or(postfix_verify);
 }
 
 fn receiver_evidence(mark: ReceiverMark, with_word: &str) -> Cow<'static, str> {

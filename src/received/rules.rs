@@ -68,11 +68,11 @@ pub(crate) const CISCO_TLS_PREFIX: &str = "ESMTP/TLS/";
 
 /// Looks a with word up in [`PROTOCOL_WORDS`].
 pub(crate) fn protocol_word(with: &str) -> Option<&'static ProtocolWord> {
-    let exact = PROTOCOL_WORDS.iter().find(|entry| entry.spelling.len() == with.len() && with.eq_ignore_ascii_case(entry.spelling));
-    if exact.is_some() || !with.bytes().any(|byte| byte.is_ascii_whitespace()) {
-        return exact;
+    // Only a spelling of several words can match a with word that has whitespace.
+    if with.bytes().any(|byte| byte.is_ascii_whitespace()) {
+        return PROTOCOL_WORDS.iter().filter(|entry| entry.spelling.contains(' ')).find(|entry| super::fields::same_words(with, entry.spelling));
     }
-    PROTOCOL_WORDS.iter().find(|entry| super::fields::same_words(with, entry.spelling))
+    PROTOCOL_WORDS.iter().find(|entry| entry.spelling.len() == with.len() && with.eq_ignore_ascii_case(entry.spelling))
 }
 
 /// A test that recognises an MTA's fields.
@@ -99,7 +99,7 @@ pub(crate) enum Signature {
 /// NOTE: only the first [`VIEW_COMMENTS`] comments after the by host, and the first that
 /// many of the whole field, are compared. A signature comment after them is missed.
 pub(crate) struct View<'v, 'a> {
-    pub fields: &'v Fields<'a>,
+    pub fields: &'v Fields<'v, 'a>,
     /// The last two labels of the by host, without a trailing dot (`google.com`).
     by_domain: &'a str,
     receiver: [&'a str; VIEW_COMMENTS],
@@ -111,16 +111,25 @@ pub(crate) struct View<'v, 'a> {
 const VIEW_COMMENTS: usize = 8;
 
 impl<'v, 'a> View<'v, 'a> {
-    pub fn new(fields: &'v Fields<'a>) -> Self {
+    pub fn new(fields: &'v Fields<'v, 'a>) -> Self {
         let by_domain = fields.by.map_or("", last_two_labels);
         let mut view = View { fields, by_domain, receiver: [""; VIEW_COMMENTS], receiver_count: 0, all: [""; VIEW_COMMENTS], all_count: 0 };
-        for (slot, (_, text)) in view.receiver.iter_mut().zip(fields.receiver_comments()) {
-            *slot = text.trim_ascii();
-            view.receiver_count += 1;
-        }
-        for (slot, (_, text)) in view.all.iter_mut().zip(fields.comments()) {
-            *slot = text.trim_ascii();
-            view.all_count += 1;
+        let after_by = fields.by_index.unwrap_or(usize::MAX);
+        for (index, text) in fields.comments() {
+            let text = text.trim_ascii();
+            if let Some(slot) = view.all.get_mut(view.all_count) {
+                *slot = text;
+                view.all_count += 1;
+            }
+            if index > after_by
+                && let Some(slot) = view.receiver.get_mut(view.receiver_count)
+            {
+                *slot = text;
+                view.receiver_count += 1;
+            }
+            if view.all_count == VIEW_COMMENTS && view.receiver_count == VIEW_COMMENTS {
+                break;
+            }
         }
         view
     }
@@ -452,15 +461,21 @@ fn is_sendmail_version(comment: &str) -> bool {
         return false;
     }
     let mut parts = comment.split('/');
-    let is_version = |part: &str| {
-        let mut numbers = part.split('.');
-        let count = numbers.clone().count();
-        (2..=5).contains(&count) && numbers.all(|number| !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit()))
-    };
-    let first = parts.next().is_some_and(is_version);
-    let second = parts.next().is_some_and(is_version);
+    let first = parts.next().is_some_and(is_dotted_version);
+    let second = parts.next().is_some_and(is_dotted_version);
     let rest = parts.next().is_none_or(|tag| !tag.is_empty() && tag.bytes().all(|byte| byte.is_ascii_alphabetic()));
     first && second && rest && parts.next().is_none()
+}
+
+/// True for two to five dot-separated numbers, such as `8.18.1`.
+fn is_dotted_version(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    let dots = bytes.iter().filter(|&&byte| byte == b'.').count();
+    let well_formed = bytes.iter().all(|byte| byte.is_ascii_digit() || *byte == b'.')
+        && bytes.first().is_some_and(u8::is_ascii_digit)
+        && bytes.last().is_some_and(u8::is_ascii_digit)
+        && !bytes.windows(2).any(|pair| pair == b"..");
+    well_formed && (1..=4).contains(&dots)
 }
 
 /// Gmail's internal hops: `by <address> with SMTP id ...` with no from clause.

@@ -313,6 +313,16 @@ mod tests {
     }
 
     #[test]
+    fn sentences_are_not_tls_comments() {
+        for text in ["Authenticated sender: tls@example.org", "Client CN \"TLSv1.3\", Issuer \"x\" (verified OK)", "sender uses TLS"] {
+            assert!(read_comment(text).is_none(), "{text}");
+        }
+        for text in ["TLS", "TLSv1.2", "TLSv1.2:AES256:256", "Cipher TLSv1.2:AES:256", "AES256-SHA ENCRYPTED", "using TLSv1.3 with cipher X", " TLS, "] {
+            assert!(read_comment(text).is_some(), "{text}");
+        }
+    }
+
+    #[test]
     fn postfix_verify_cn() {
         assert_eq!(postfix_verify("Client CN \"a (verified OK)\", Issuer \"b\" (not verified)"), Some("fail"));
     }
