@@ -424,34 +424,24 @@ async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
         error!("{queue_id}: end of message without MAIL; message tempfailed");
         return Status::Tempfail;
     };
-    let config = Arc::clone(&session.config);
 
-    let fields: Vec<&str> = message.received.iter().map(String::as_str).collect();
-    let analysis = chain::analyse(&fields, message.received_total, LiveSource::Macros(&session.live), &config.trust);
+    // Decided before the first action is sent: the analysis and the Received fields are freed
+    // here, not held while the milter waits on the MTA. The transaction stays counted until
+    // the actions are sent.
+    let plan = plan_eom(&queue_id, session, &message);
+    let Message { _transaction: transaction, .. } = message;
 
-    let rule = message.rule.clone().unwrap_or_else(|| config.default_policy.clone());
-    let mut outcome = policy::decide(&rule, &analysis, false, config.dry_run);
-    if session.local_submission && outcome.action != Action::Tag && !outcome.dry_run {
-        warn!("{queue_id}: local submission fails policy {}: tagged, not {}", rule.name, outcome.action.as_str());
-        outcome.action = Action::Tag;
-    }
-    let enforce = !outcome.dry_run && outcome.action != Action::Tag;
-
-    log_outcome(&queue_id, &analysis, &rule, &outcome, message.forged);
-
-    if enforce && matches!(outcome.action, Action::Reject | Action::Tempfail) {
-        set_reply(&mut cx.reply, rule.reply.as_ref());
-        return if outcome.action == Action::Reject { Status::Reject } else { Status::Tempfail };
-    }
-
-    let tag = PolicyTag { rule: rule.name.clone(), action: outcome.action.as_str(), dry_run: outcome.dry_run };
-    let show_policy = !config.policies.is_empty();
-    let comment = outcome.reason.clone().or_else(|| header::comment_for(&analysis, false));
-    let value = header::render(&config.authserv_id, &analysis, show_policy.then_some(&tag), comment.as_deref());
+    let (forged, value, quarantine) = match plan {
+        EomPlan::Refuse { status, reply } => {
+            set_reply(&mut cx.reply, reply.as_ref());
+            return status;
+        }
+        EomPlan::Tag { forged, value, quarantine } => (forged, value, quarantine),
+    };
 
     // Forged copies go first, highest occurrence index first, so no deletion shifts the
     // index of one still to come, whether or not the MTA renumbers after a deletion.
-    for index in (1..=message.forged).rev() {
+    for index in (1..=forged).rev() {
         if let Err(error) = cx.actions.change_header(HEADER_NAME, index, None::<CString>).await {
             error!("{queue_id}: failed to delete forged {HEADER_NAME} field {index}: {error}; message tempfailed");
             return Status::Tempfail;
@@ -467,19 +457,59 @@ async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
         return Status::Tempfail;
     }
 
-    if enforce && outcome.action == Action::Quarantine {
-        let reason = format!("tls-milter policy {}: {}", rule.name, outcome.reason.as_deref().unwrap_or("requirements not met"));
-        if let Err(error) = cx.actions.quarantine(reason).await {
-            error!("{queue_id}: failed to quarantine: {error}; message tempfailed");
-            return Status::Tempfail;
-        }
+    if let Some(reason) = quarantine
+        && let Err(error) = cx.actions.quarantine(reason).await
+    {
+        error!("{queue_id}: failed to quarantine: {error}; message tempfailed");
+        return Status::Tempfail;
     }
 
+    drop(transaction);
     Status::Continue
 }
 
+/// What end of message does with a message.
+enum EomPlan {
+    /// Reject or tempfail the message, with the rule's reply if it has one.
+    Refuse { status: Status, reply: Option<Reply> },
+    /// Delete `forged` copies of our header, insert `value` on top, and quarantine the message
+    /// with the reason, if one is given.
+    Tag { forged: i32, value: String, quarantine: Option<String> },
+}
+
+/// Analyses the message, applies its policy rule, logs the outcome and returns the actions.
+fn plan_eom(queue_id: &str, session: &Session, message: &Message) -> EomPlan {
+    let config = &session.config;
+    let fields: Vec<&str> = message.received.iter().map(String::as_str).collect();
+    let analysis = chain::analyse(&fields, message.received_total, LiveSource::Macros(&session.live), &config.trust);
+
+    let rule = message.rule.as_ref().unwrap_or(&config.default_policy);
+    let mut outcome = policy::decide(rule, &analysis, false, config.dry_run);
+    if session.local_submission && outcome.action != Action::Tag && !outcome.dry_run {
+        warn!("{queue_id}: local submission fails policy {}: tagged, not {}", rule.name, outcome.action.as_str());
+        outcome.action = Action::Tag;
+    }
+    let enforce = !outcome.dry_run && outcome.action != Action::Tag;
+
+    log_outcome(queue_id, &analysis, rule, &outcome, message.forged);
+
+    if enforce && matches!(outcome.action, Action::Reject | Action::Tempfail) {
+        let status = if outcome.action == Action::Reject { Status::Reject } else { Status::Tempfail };
+        return EomPlan::Refuse { status, reply: rule.reply.clone() };
+    }
+
+    let tag = PolicyTag { rule: rule.name.clone(), action: outcome.action.as_str(), dry_run: outcome.dry_run };
+    let show_policy = !config.policies.is_empty();
+    let comment = outcome.reason.clone().or_else(|| header::comment_for(&analysis, false));
+    let value = header::render(&config.authserv_id, &analysis, show_policy.then_some(&tag), comment.as_deref());
+
+    let quarantine = (enforce && outcome.action == Action::Quarantine)
+        .then(|| format!("tls-milter policy {}: {}", rule.name, outcome.reason.as_deref().unwrap_or("requirements not met")));
+    EomPlan::Tag { forged: message.forged, value, quarantine }
+}
+
 /// Logs the one info line per message, and the reasons at debug.
-fn log_outcome(queue_id: &str, analysis: &Analysis, rule: &Rule, outcome: &policy::Outcome, forged: i32) {
+fn log_outcome(queue_id: &str, analysis: &Analysis<'_>, rule: &Rule, outcome: &policy::Outcome, forged: i32) {
     let live = analysis.live.as_ref().map_or("unknown", |live| live.evidence.as_str());
     let counts = &analysis.counts;
     let dry_run = if outcome.dry_run && outcome.action != Action::Tag { " (dry run, not done)" } else { "" };
