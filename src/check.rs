@@ -44,6 +44,9 @@ fn starts_with_header_field(bytes: &[u8]) -> bool {
 ///
 /// Returns a message when `bytes` has no header fields, so it cannot be a message.
 pub fn check_message(bytes: &[u8], source: &str, config: &Config) -> Result<Report, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("not a message: the input is empty".into());
+    }
     if !starts_with_header_field(bytes) {
         return Err("not a message: the first line is not a header field".into());
     }
@@ -187,4 +190,34 @@ fn write_hop(text: &mut String, hop: &Hop<'_>) {
         if hop.trusted { "trusted" } else { "claim by others" },
     );
     let _ = writeln!(text, "      evidence: {}", hop.evidence());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Report, String> {
+        check_message(text.as_bytes(), "-", &Config::default())
+    }
+
+    #[test]
+    fn empty_input_named() {
+        assert_eq!(check("").err().as_deref(), Some("not a message: the input is empty"));
+        assert_eq!(check("\n \n").err().as_deref(), Some("not a message: the input is empty"));
+    }
+
+    #[test]
+    fn text_without_header_rejected() {
+        assert_eq!(check("hello world\n").err().as_deref(), Some("not a message: the first line is not a header field"));
+    }
+
+    #[test]
+    fn message_analysed() {
+        let text = "Received: from a.example.net (a.example.net [192.0.2.1]) by mx.example.org (Postfix) with ESMTP id 1; Mon, 3 Feb 2025 13:32:13 +0000\nSubject: x\n\nbody\n";
+        let report = check(text).unwrap();
+
+        assert_eq!(report.analysis.hops.len(), 1);
+        assert_eq!(report.forged, 0);
+        assert!(report.header.contains("tls=fail"), "{}", report.header);
+    }
 }
