@@ -123,8 +123,8 @@ impl Hop<'_> {
     }
 }
 
-/// Why a hop is internal. The sentence is written only when it is read (`check`, debug
-/// logs), not for every hop analysed.
+/// The reason a hop is internal. The sentence is written only when it is read (`check`,
+/// debug logs), not for every hop analysed.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum InternalReason<'a> {
     /// A hand-off that never touched a network, such as `with local`.

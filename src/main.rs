@@ -174,8 +174,8 @@ fn run_daemon(config_path: Option<&Path>, socket: Option<&str>, check_only: bool
     };
 
     // One thread serves every connection. A message costs the milter well under 100 µs of CPU,
-    // so one core outpaces the MTA, and through Postfix the single-threaded runtime spent about
-    // a third less CPU per message than a worker per core, which hands tasks between threads.
+    // so one core outpaces the MTA. Through Postfix this runtime spent about a third less CPU
+    // per message than a worker per core, which hands tasks between threads.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

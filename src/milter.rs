@@ -468,7 +468,7 @@ async fn handle_eom(cx: &mut indymilter::EomContext<Session>) -> Status {
     Status::Continue
 }
 
-/// What end of message does with a message.
+/// The outcome of end of message: the reply, or the header actions to send.
 enum EomPlan {
     /// Reject or tempfail the message, with the rule's reply if it has one.
     Refuse { status: Status, reply: Option<Reply> },

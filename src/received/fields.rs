@@ -396,7 +396,7 @@ static DATE_TAIL_FIRST_LETTERS: [bool; 256] = {
     table
 };
 
-/// What one pass over the text after the date separator found, ignoring case.
+/// The words found by one pass over the text after the date separator, ignoring case.
 struct DateTailWords {
     /// One of [`DATE_TAIL_TLS_WORDS`].
     tls: bool,
