@@ -361,10 +361,10 @@ fn same_organisation<'a>(line: &ReceivedLine<'a>) -> Option<Cow<'a, str>> {
     if !last_two_labels(host).eq_ignore_ascii_case(last_two_labels(by)) {
         return None;
     }
-    let host = lower_name(host.clone());
-    let by = lower_name(Cow::Borrowed(by));
+    let host = lower_name(host);
+    let by = lower_name(by);
     if host == by {
-        return Some(host);
+        return Some(Cow::Owned(host.into_owned()));
     }
     let domain = psl::domain_str(&host)?;
     (psl::domain_str(&by) == Some(domain)).then(|| Cow::Owned(domain.to_string()))
@@ -381,18 +381,9 @@ fn last_two_labels(name: &str) -> &str {
 }
 
 /// Returns `name` in lower case without a trailing dot, borrowed when it already is.
-fn lower_name(name: Cow<'_, str>) -> Cow<'_, str> {
-    let needs_change = name.ends_with('.') || name.bytes().any(|byte| byte.is_ascii_uppercase());
-    if !needs_change {
-        return name;
-    }
-    match name {
-        Cow::Borrowed(text) => {
-            let text = text.trim_end_matches('.');
-            if text.bytes().any(|byte| byte.is_ascii_uppercase()) { Cow::Owned(text.to_ascii_lowercase()) } else { Cow::Borrowed(text) }
-        }
-        Cow::Owned(text) => Cow::Owned(text.trim_end_matches('.').to_ascii_lowercase()),
-    }
+fn lower_name(name: &str) -> Cow<'_, str> {
+    let name = name.trim_end_matches('.');
+    if name.bytes().any(|byte| byte.is_ascii_uppercase()) { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) }
 }
 
 fn live_from_macros(tls: &LiveTls, trust: &Trust) -> LiveHop {

@@ -31,8 +31,8 @@ pub(crate) use tls::version as normalise_version;
 
 /// The parts of one Received field, read leniently: a missing part is `None`, never an error.
 ///
-/// Text parts borrow the field value where they are written as they stand in it, so parsing
-/// a field allocates only for a folded multi-word name; [`ReceivedLine::into_owned`] makes a
+/// Text parts borrow the field value where they stand in it as written, so parsing a field
+/// allocates only for a folded name of several words. [`ReceivedLine::into_owned`] makes a
 /// line that outlives the value.
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
 pub struct ReceivedLine<'a> {
